@@ -1,0 +1,5 @@
+"""Runs the command line as ``python -m policywatch``."""
+
+from policywatch.cli import main
+
+main()

@@ -1,0 +1,15 @@
+"""The command line: a thin shell over the library.
+
+Each command group lives in its own module here; importing them registers
+their commands on :data:`main`. Nothing in the library imports this package.
+"""
+
+from __future__ import annotations
+
+from policywatch.cli import check as _check  # noqa: F401
+from policywatch.cli import history as _history  # noqa: F401
+from policywatch.cli import report as _report  # noqa: F401
+from policywatch.cli import sources as _sources  # noqa: F401
+from policywatch.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,467 @@
+"""The store: every check, raw page, version and change, in one database.
+
+The store knows nothing of HTTP or HTML. Callers hand it plain records
+(:class:`Attempt`, :class:`NewVersion`) and it writes each check of one source
+in one transaction, so a crash leaves either the whole check or none of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from policywatch.errors import NotFoundError, StoreError
+from policywatch.store.engine import make_engine
+from policywatch.store.models import (
+    Base,
+    ChangeRow,
+    FetchAttemptRow,
+    ReviewRow,
+    SnapshotRow,
+    SourceRow,
+    TextRow,
+    VendorStateRow,
+    VersionRow,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Attempt",
+    "NewVersion",
+    "Recorded",
+    "Store",
+    "StoredVersion",
+    "compress",
+    "decompress",
+    "sha256",
+]
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def compress(data: bytes) -> bytes:
+    """Compress a page or text for storage."""
+    return zlib.compress(data, 6)
+
+
+def decompress(data: bytes) -> bytes:
+    """Undo :func:`compress`."""
+    return zlib.decompress(data)
+
+
+class _Conflict(Exception):
+    """Raised inside a transaction to roll it back when a version was recorded
+    concurrently."""
+
+
+@dataclass
+class Attempt:
+    """What happened when a source was fetched, as the store records it."""
+
+    outcome: str  # "fetched", "not-modified" or "failed"
+    started_at: dt.datetime = field(default_factory=utcnow)
+    duration: float = 0.0
+    status_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    final_url: str | None = None
+    headers: dict[str, str] | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    moved_to: str | None = None
+    raw: bytes | None = None
+    content_type: str = ""
+
+
+@dataclass
+class NewVersion:
+    """A text to record, and the diff and triage against ``based_on``."""
+
+    text: str
+    sha256: str
+    normalizer: int
+    based_on: int | None
+    diff: Any = None
+    severity: str = "minor"
+    triage: Any = None
+    technical: bool = False
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A recorded version of a source's text."""
+
+    id: int
+    key: str
+    seq: int
+    sha256: str
+    text: str
+    size: int
+    normalizer: int
+    technical: bool
+    recorded_at: dt.datetime
+    snapshot_id: int | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one recorded check amounted to.
+
+    ``outcome`` is "new", "unchanged", "changed" or "failed"; ``conflict`` is
+    set when another process recorded a version first, so the caller must diff
+    again against the new latest version.
+    """
+
+    outcome: str
+    version_id: int | None = None
+    change_id: int | None = None
+    conflict: bool = False
+
+
+class Store:
+    """The database behind policywatch, opened from a SQLAlchemy URL."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if create:
+            self.create()
+
+    def create(self) -> None:
+        """Create the tables that do not exist yet."""
+        try:
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot set up the database {self.safe_url}: {exc}"
+            ) from exc
+
+    @property
+    def safe_url(self) -> str:
+        """The database URL with any password hidden, for messages and logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on
+        error, with database errors turned into :class:`StoreError`."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except OperationalError as exc:
+            raise StoreError(f"database {self.safe_url}: {exc.orig}") from exc
+        finally:
+            session.close()
+
+    # -- sources -----------------------------------------------------------
+
+    def sync_sources(self, entries: Sequence[tuple[str, str, str, str]]) -> None:
+        """Make sure a row exists for each (vendor, source, url, kind) and that
+        its URL and kind are current. Safe when several processes race."""
+        if not entries:
+            return
+        with self.session() as session:
+            insert = (
+                postgresql.insert
+                if self.engine.dialect.name == "postgresql"
+                else sqlite.insert
+            )
+            for vendor_id, source_id, url, kind in entries:
+                values = {
+                    "vendor_id": vendor_id,
+                    "source_id": source_id,
+                    "url": url,
+                    "kind": kind,
+                }
+                statement = insert(SourceRow).values(**values)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["vendor_id", "source_id"],
+                    set_={"url": url, "kind": kind},
+                )
+                session.execute(statement)
+
+    def _source(self, session: Session, key: str, *, lock: bool = False) -> SourceRow:
+        vendor_id, _, source_id = key.partition("/")
+        query = select(SourceRow).where(
+            SourceRow.vendor_id == vendor_id, SourceRow.source_id == source_id
+        )
+        if lock and self.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = session.scalars(query).first()
+        if row is None:
+            raise NotFoundError(f"no source {key!r} in the store")
+        return row
+
+    def source_state(self, key: str) -> SourceRow:
+        """The store's row for ``vendor/source`` (validators, schedule, failures)."""
+        with self.session() as session:
+            return self._source(session, key)
+
+    def source_states(self) -> list[SourceRow]:
+        """Every source row the store holds."""
+        with self.session() as session:
+            return list(session.scalars(select(SourceRow).order_by(SourceRow.id)))
+
+    # -- versions ----------------------------------------------------------
+
+    def _latest_row(self, session: Session, source_pk: int) -> VersionRow | None:
+        query = (
+            select(VersionRow)
+            .where(VersionRow.source_id == source_pk)
+            .order_by(VersionRow.seq.desc())
+            .limit(1)
+        )
+        return session.scalars(query).first()
+
+    @staticmethod
+    def _stored(row: VersionRow, key: str) -> StoredVersion:
+        return StoredVersion(
+            id=row.id,
+            key=key,
+            seq=row.seq,
+            sha256=row.text.sha256,
+            text=decompress(row.text.body).decode("utf-8"),
+            size=row.text.size,
+            normalizer=row.normalizer,
+            technical=row.technical,
+            recorded_at=row.recorded_at,
+            snapshot_id=row.snapshot_id,
+        )
+
+    def latest(self, key: str) -> StoredVersion | None:
+        """The newest version of ``vendor/source``, or None before the first."""
+        with self.session() as session:
+            try:
+                source = self._source(session, key)
+            except NotFoundError:
+                return None
+            row = self._latest_row(session, source.id)
+            return self._stored(row, key) if row else None
+
+    def versions(self, key: str) -> list[StoredVersion]:
+        """Every version of ``vendor/source``, oldest first."""
+        with self.session() as session:
+            source = self._source(session, key)
+            rows = session.scalars(
+                select(VersionRow)
+                .where(VersionRow.source_id == source.id)
+                .order_by(VersionRow.seq)
+            )
+            return [self._stored(row, key) for row in rows]
+
+    def version_at(self, key: str, when: dt.datetime) -> StoredVersion:
+        """The version of ``vendor/source`` that was current at ``when``."""
+        with self.session() as session:
+            source = self._source(session, key)
+            row = session.scalars(
+                select(VersionRow)
+                .where(
+                    VersionRow.source_id == source.id, VersionRow.recorded_at <= when
+                )
+                .order_by(VersionRow.seq.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                raise NotFoundError(
+                    f"{key} had no version yet at {when:%Y-%m-%d %H:%M}"
+                )
+            return self._stored(row, key)
+
+    def snapshot(self, snapshot_id: int) -> tuple[bytes, str]:
+        """The raw page (body, content type) stored under ``snapshot_id``."""
+        with self.session() as session:
+            row = session.get(SnapshotRow, snapshot_id)
+            if row is None:
+                raise NotFoundError(f"no snapshot {snapshot_id}")
+            return decompress(row.body), row.content_type
+
+    # -- recording a check -------------------------------------------------
+
+    def _content_id(
+        self,
+        session: Session,
+        model: type[SnapshotRow] | type[TextRow],
+        data: bytes,
+        **extra: Any,
+    ) -> int:
+        digest = sha256(data)
+        found = session.scalars(select(model.id).where(model.sha256 == digest)).first()
+        if found is not None:
+            return found
+        row = model(sha256=digest, body=compress(data), size=len(data), **extra)
+        session.add(row)
+        session.flush()
+        return row.id
+
+    def record(
+        self, key: str, attempt: Attempt, version: NewVersion | None = None
+    ) -> Recorded:
+        """Record one check of ``vendor/source`` in one transaction.
+
+        With a ``version``, the text is compared with the latest version inside
+        the transaction: equal gives "unchanged"; different gives a new version
+        and a change, unless another process recorded a version since the
+        caller read ``based_on`` (then nothing is written and ``conflict`` is set).
+        """
+        try:
+            with self.session() as session:
+                return self._record(session, key, attempt, version)
+        except (IntegrityError, _Conflict):
+            # Another process recorded a version since the caller compared.
+            log.info("a version of %s was recorded concurrently; comparing again", key)
+            return Recorded(outcome="changed", conflict=True)
+
+    def _record(
+        self, session: Session, key: str, attempt: Attempt, version: NewVersion | None
+    ) -> Recorded:
+        source = self._source(session, key, lock=True)
+        snapshot_id = None
+        if attempt.raw is not None:
+            snapshot_id = self._content_id(
+                session, SnapshotRow, attempt.raw, content_type=attempt.content_type
+            )
+        row = FetchAttemptRow(
+            source_id=source.id,
+            started_at=attempt.started_at,
+            duration=attempt.duration,
+            status_code=attempt.status_code,
+            outcome=attempt.outcome,
+            reason=attempt.reason,
+            message=attempt.message,
+            final_url=attempt.final_url,
+            headers=attempt.headers,
+            snapshot_id=snapshot_id,
+        )
+        session.add(row)
+        source.last_checked_at = attempt.started_at
+        if attempt.outcome == "failed":
+            row.outcome = "failed"
+            source.failing_since = source.failing_since or attempt.started_at
+            return Recorded(outcome="failed")
+
+        source.failing_since = None
+        source.moved_to = attempt.moved_to
+        if attempt.etag is not None or attempt.last_modified is not None:
+            source.etag, source.last_modified = attempt.etag, attempt.last_modified
+        latest = self._latest_row(session, source.id)
+        if version is None or (latest and latest.text.sha256 == version.sha256):
+            row.outcome = "unchanged"
+            row.version_id = latest.id if latest else None
+            return Recorded(outcome="unchanged", version_id=row.version_id)
+        if (latest.id if latest else None) != version.based_on:
+            raise _Conflict
+
+        text_id = self._content_id(session, TextRow, version.text.encode("utf-8"))
+        new = VersionRow(
+            source_id=source.id,
+            seq=(latest.seq + 1) if latest else 1,
+            text_id=text_id,
+            snapshot_id=snapshot_id,
+            normalizer=version.normalizer,
+            technical=version.technical,
+            recorded_at=attempt.started_at,
+        )
+        session.add(new)
+        session.flush()
+        row.version_id = new.id
+        if latest is None:
+            row.outcome = "new"
+            return Recorded(outcome="new", version_id=new.id)
+        change = ChangeRow(
+            source_id=source.id,
+            from_version_id=latest.id,
+            to_version_id=new.id,
+            severity=version.severity,
+            technical=version.technical,
+            diff=version.diff,
+            triage=version.triage,
+            state="closed" if version.technical else "open",
+            created_at=attempt.started_at,
+        )
+        session.add(change)
+        session.flush()
+        row.outcome = "changed"
+        return Recorded(outcome="changed", version_id=new.id, change_id=change.id)
+
+    # -- changes and reviews ---------------------------------------------
+
+    def changes(
+        self, *, state: str | None = None, technical: bool = False
+    ) -> list[ChangeRow]:
+        """Recorded changes, newest first, with their versions loaded."""
+        with self.session() as session:
+            query = select(ChangeRow).order_by(ChangeRow.id.desc())
+            if state is not None:
+                query = query.where(ChangeRow.state == state)
+            if not technical:
+                query = query.where(ChangeRow.technical.is_(False))
+            rows = list(session.scalars(query))
+            for row in rows:
+                _ = row.source, row.from_version.text, row.to_version.text
+            return rows
+
+    def change(self, change_id: int) -> ChangeRow:
+        """One change, with its source and versions loaded."""
+        with self.session() as session:
+            row = session.get(ChangeRow, change_id)
+            if row is None:
+                raise NotFoundError(f"no change {change_id}")
+            _ = row.source, row.from_version.text, row.to_version.text
+            return row
+
+    def reviews(self, change_id: int) -> list[ReviewRow]:
+        """The decisions recorded on a change, oldest first."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(ReviewRow)
+                    .where(ReviewRow.change_id == change_id)
+                    .order_by(ReviewRow.id)
+                )
+            )
+
+    def last_verified(self, vendor_id: str) -> dt.datetime | None:
+        """When a reviewer last confirmed this vendor's verdict."""
+        with self.session() as session:
+            row = session.get(VendorStateRow, vendor_id)
+            return row.last_verified_at if row else None
+
+    def attempts(self, key: str, limit: int = 20) -> list[FetchAttemptRow]:
+        """The latest fetch attempts of a source, newest first."""
+        with self.session() as session:
+            source = self._source(session, key)
+            return list(
+                session.scalars(
+                    select(FetchAttemptRow)
+                    .where(FetchAttemptRow.source_id == source.id)
+                    .order_by(FetchAttemptRow.id.desc())
+                    .limit(limit)
+                )
+            )
+
+    def count(self, model: type[Base]) -> int:
+        """How many rows a table holds."""
+        with self.session() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
