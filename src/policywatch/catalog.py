@@ -276,7 +276,8 @@ class _Reader:
         self.used: set[str] = set()
 
     def problem(self, message: str) -> None:
-        self.problems.append(f"{self.where}: {message}")
+        # One line per problem, whatever the library's message looked like.
+        self.problems.append(f"{self.where}: {' '.join(message.split())}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         self.used.add(key)
@@ -346,7 +347,10 @@ def _check_selectors(reader: _Reader, key: str, selectors: tuple[str, ...]) -> N
         try:
             soupsieve.compile(selector)
         except Exception as exc:  # soupsieve raises several exception types
-            reader.problem(f"{key} selector {selector!r} is not valid CSS: {exc}")
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reader.problem(
+                f"{key} selector {selector!r} is not valid CSS: {first_line}"
+            )
 
 
 def _check_patterns(reader: _Reader, patterns: tuple[str, ...]) -> None:
@@ -595,5 +599,7 @@ def load(path: Path) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: not valid TOML: {exc}", [f"toml: {exc}"]) from exc
+        raise CatalogError(
+            f"{path}: not valid TOML", [f"not valid TOML: {exc}"]
+        ) from exc
     return parse(document, path)
