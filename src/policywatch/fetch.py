@@ -545,7 +545,7 @@ async def _read_body(
         if len(body) > limit or sent > limit:
             if truncate:
                 return bytes(body[:limit])
-            what = "decompressed" if len(body) > limit else "as sent"
+            what = "as sent" if sent > limit else "decompressed"
             raise FetchError(
                 f"body larger than the {limit} byte cap ({what})",
                 reason="too-large",
@@ -566,7 +566,9 @@ def _transport_error(url: str, exc: httpx.HTTPError, in_body: bool) -> FetchErro
         )
     if isinstance(exc, httpx.TimeoutException):
         return FetchError(
-            f"{url} went silent: {detail}", reason="read-timeout", transient=True
+            f"{url} sent nothing within the read timeout ({name})",
+            reason="read-timeout",
+            transient=True,
         )
     if isinstance(exc, httpx.ConnectError):
         return FetchError(
@@ -574,6 +576,12 @@ def _transport_error(url: str, exc: httpx.HTTPError, in_body: bool) -> FetchErro
         )
     if isinstance(exc, httpx.UnsupportedProtocol):
         return FetchError(f"cannot fetch {url}: {detail}", reason="bad-url")
+    if _was_reset(exc):
+        return FetchError(
+            f"{url} reset the connection{' mid-body' if in_body else ''}",
+            reason="connection-reset",
+            transient=True,
+        )
     if in_body:
         return FetchError(
             f"the body from {url} was cut short: {detail}",
@@ -585,6 +593,16 @@ def _transport_error(url: str, exc: httpx.HTTPError, in_body: bool) -> FetchErro
         reason="connection-lost",
         transient=True,
     )
+
+
+def _was_reset(exc: BaseException) -> bool:
+    """Whether a connection reset (TCP RST) lies under ``exc``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _page(
