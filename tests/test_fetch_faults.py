@@ -57,7 +57,8 @@ FAST = Settings(
 )
 CHALLENGE = """<!DOCTYPE html><html><head><title>Just a moment...</title></head>
 <body><div id="challenge-platform"><noscript>Enable JavaScript and cookies to
-continue</noscript></div><script src="/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1"></script>
+continue</noscript></div>
+<script src="/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1"></script>
 </body></html>"""
 SHELL = """<!DOCTYPE html><html><head><title>Policies</title>
 <script src="/static/app.3f2a.js" defer></script></head>
