@@ -41,6 +41,11 @@ ERROR_MARKERS = re.compile(
     r"|something went wrong|we(?:'re| are) down for maintenance",
     re.I,
 )
+CLIENT_REDIRECT = re.compile(
+    r"<meta[^>]+http-equiv=[\"']?refresh[^>]+url\s*=\s*[\"']?([^\"'>\s]+)"
+    r"|^\W*redirecting(?: you)? to\b\W*(\S*)",
+    re.I | re.M,
+)
 SCRIPT_MARKERS = re.compile(
     r"<script\b|<noscript\b|id=[\"'](?:root|app|__next|__nuxt)[\"']", re.I
 )
@@ -90,6 +95,13 @@ def _check_short(raw: str, text: str) -> None:
 def _check_thin(raw: str, text: str) -> None:
     """Empty and near-empty texts, telling a script-only shell apart."""
     chars = len(text.strip())
+    if match := CLIENT_REDIRECT.search(raw) or CLIENT_REDIRECT.search(text):
+        target = (match[1] or match[2] or "another page").rstrip(".")
+        raise GateError(
+            f"the page only redirects (by script or meta refresh) to {target}; "
+            "point the catalog at the page it leads to",
+            reason="client-redirect",
+        )
     if SCRIPT_MARKERS.search(raw):
         raise GateError(
             f"the page has {chars} characters of text until scripts run; "
