@@ -50,6 +50,7 @@ PERMANENT_STATUSES = frozenset({301, 308})
 ERROR_BODY_CAP = 64 * 1024
 ROBOTS_CAP = 512 * 1024
 ROBOTS_TTL = 24 * 3600.0
+KEEPALIVE = 30.0
 # Labels browsers read as windows-1252; a body in them that is valid UTF-8
 # is UTF-8 with a wrong label.
 SINGLE_BYTE = frozenset({"ascii", "latin-1", "iso8859-1", "cp1252"})
@@ -190,9 +191,12 @@ class Fetcher:
             timeout=httpx.Timeout(
                 settings.read_timeout, connect=settings.connect_timeout
             ),
+            # As many sockets as requests in flight, kept open between the
+            # sources of one host for the length of a run.
             limits=httpx.Limits(
                 max_connections=settings.concurrency,
                 max_keepalive_connections=settings.concurrency,
+                keepalive_expiry=KEEPALIVE,
             ),
             follow_redirects=False,
         )
