@@ -231,7 +231,10 @@ class Fetcher:
         while True:
             tries += 1
             try:
-                page = await self._try(source, etag, last_modified, deadline)
+                # The global slot first: a source waiting for its turn holds
+                # nothing more than this frame.
+                async with self._global:
+                    page = await self._try(source, etag, last_modified, deadline)
             except FetchError as exc:
                 wait = self._wait_before_retry(source, exc, tries, deadline)
                 if wait is None:
@@ -278,22 +281,21 @@ class Fetcher:
         last_modified: str | None,
         deadline: _Deadline,
     ) -> Page:
-        """One try: the request and the redirects it leads to."""
+        """One try, within a global slot: the request and its redirects."""
         url, moved_to, permanent = source.url, None, True
         seen = {url}
-        async with self._global:
-            for _ in range(self.settings.max_redirects + 1):
-                host = urlsplit(url).netloc
-                async with self._hosts.slot(host), deadline.bound():
-                    if self.settings.robots:
-                        await self._check_robots(url)
-                    outcome = await self._request(source, url, etag, last_modified)
-                if isinstance(outcome, Page):
-                    outcome.url, outcome.moved_to = source.url, moved_to
-                    return outcome
-                url = _next_url(url, outcome, seen)
-                permanent = permanent and outcome.status in PERMANENT_STATUSES
-                moved_to = url if permanent else moved_to
+        for _ in range(self.settings.max_redirects + 1):
+            host = urlsplit(url).netloc
+            async with self._hosts.slot(host), deadline.bound():
+                if self.settings.robots:
+                    await self._check_robots(url)
+                outcome = await self._request(source, url, etag, last_modified)
+            if isinstance(outcome, Page):
+                outcome.url, outcome.moved_to = source.url, moved_to
+                return outcome
+            url = _next_url(url, outcome, seen)
+            permanent = permanent and outcome.status in PERMANENT_STATUSES
+            moved_to = url if permanent else moved_to
         raise FetchError(
             f"more than {self.settings.max_redirects} redirects from {source.url}",
             reason="too-many-redirects",
