@@ -161,6 +161,7 @@ class Settings:
     read_timeout: float = 30.0
     deadline: float = 120.0
     retries: int = 3
+    retry_backoff: float = 1.0
     retry_after_cap: float = 120.0
     max_body: int = 5_000_000
     max_redirects: int = 10
@@ -540,10 +541,13 @@ def _read_settings(problems: list[str], table: object) -> Settings:
         "connect_timeout",
         "read_timeout",
         "deadline",
+        "retry_backoff",
         "retry_after_cap",
         "notify_failing_after",
     ):
-        parse = parse_delay if key == "host_delay" else parse_duration
+        parse = (
+            parse_delay if key in ("host_delay", "retry_backoff") else parse_duration
+        )
         if (seconds := reader.convert(key, parse)) is not None:
             values[key] = seconds
     if (size := reader.convert("max_body", parse_size)) is not None:
