@@ -47,23 +47,34 @@ CHROME_ROLES = frozenset(
     {
         "navigation", "banner", "contentinfo", "dialog", "alertdialog",
         "search", "menu", "menubar", "toolbar", "tablist", "complementary",
+        "button", "menuitem", "tab", "option", "listbox", "combobox",
+        "checkbox", "radio", "switch", "slider", "spinbutton", "textbox",
     }
 )  # fmt: skip
 # Sectioning elements inside which a header or footer belongs to the document.
 SECTIONS = frozenset({"main", "article"})
-# id, class and name fragments of chrome: cookie banners and consent managers,
-# navigation, skip links, language pickers, screen-reader-only text.
-CHROME_NAMES = re.compile(
+# Chrome by name: a word of an element's id, class, name or label that ends
+# like a menu's or a footer's ...
+CHROME_WORD = re.compile(
+    r"(?:^|[-_])(?:side-?nav|sidebar|navbar|nav|navigation|menu|breadcrumbs?|toc"
+    r"|table-of-contents|footer|skip-?links?|skip-to-content)$",
+    re.I,
+)
+# ... or that names a cookie banner, a consent manager, a language picker or
+# screen-reader-only text.
+CHROME_VENDOR = re.compile(
     r"cookie[-_]?(?:banner|bar|consent|notice|law|popup|modal|wall)|cookieconsent"
     r"|consent[-_]?(?:banner|manager|modal|popup)|onetrust|ot-sdk|cookiebot"
-    r"|truste|didomi|usercentrics|osano|qc-cmp|iubenda|termly|\bcky-|\bcc-window"
-    r"|\bgdpr[-_]?(?:banner|consent|popup)"
-    r"|(?:^|[\s_-])(?:side-?nav|sidebar|navbar|breadcrumbs?|skip-?link|skip-to"
-    r"|table-of-contents|toc|nav|navigation|menu|footer)(?:$|[\s_-])"
+    r"|truste|didomi|usercentrics|osano|qc-cmp|iubenda|termly|^cky-|^cc-window"
+    r"|^gdpr[-_]?(?:banner|consent|popup)"
     r"|lang(?:uage)?[-_]?(?:select|switch|picker|option|chooser|menu|dropdown)"
     r"|locale[-_]?(?:select|switch|picker)"
-    r"|\b(?:sr-only|visually-?hidden|screen-?reader-?(?:text|only)|offscreen)\b",
+    r"|^(?:sr-only|visually-?hidden|screen-?reader-?(?:text|only)|offscreen)$",
     re.I,
+)
+# Names of a site's own header, chrome only outside the document's sections.
+SITE_HEADER = re.compile(
+    r"(?:^|[-_])(?:header|masthead|topbar|top-bar)(?:$|[-_])", re.I
 )
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 # Class tokens and styles that make an inline element display as a block.
@@ -72,6 +83,9 @@ BLOCK_STYLE = re.compile(r"display\s*:\s*(?:block|flex|grid|table|list-item)", r
 SKIP_LINK = re.compile(r"^\s*skip (?:to|navigation)", re.I)
 # Chrome is kept when it holds more than this share of the content's text.
 CHROME_GUARD = 0.5
+# A block whose text is nearly all links to other pages is a menu or a footer.
+LINK_FARM_LINKS = 4
+LINK_FARM_SHARE = 0.85
 # Tags rendered inline; every other tag (custom elements too) is a block.
 INLINE_TAGS = frozenset(
     {
@@ -83,11 +97,13 @@ INLINE_TAGS = frozenset(
 )  # fmt: skip
 HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 # A paragraph that is a numbered section title: a heading in all but markup.
-NUMBERED_TITLE = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+[^\W\d][^\n]{0,100}(?<![.;:,])$")
-CELLS = ("td", "th")
+NUMBERED_TITLE = re.compile(
+    r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+[^\W\d][^\n]{0,100}(?<![.;:,])$"
+)
+CELLS = frozenset({"td", "th"})
 # A heading or cell that holds one of these is laid out as blocks, not a line.
-LAYOUT_INSIDE = ("table", "h1", "h2", "h3", "h4", "h5", "h6")
-MAX_DEPTH = 400
+LAYOUT_INSIDE = frozenset({"table", "h1", "h2", "h3", "h4", "h5", "h6"})
+MAX_DEPTH = 120
 
 # Link targets worth keeping in the text: where the link text alone hides
 # what a reader needs (an opt-out form, a settings page, an e-mail address).
@@ -107,20 +123,21 @@ VOLATILE_TOKEN = re.compile(
 )
 CF_EMAIL_PATH = "/cdn-cgi/l/email-protection"
 
-TRANSLATE = str.maketrans(
-    {
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
-        "\u2032": "'", "\u2035": "'", "\u02bc": "'", "\u2039": "'",
-        "\u203a": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
-        "\u201f": '"', "\u2033": '"', "\u2036": '"', "\u00ab": '"',
-        "\u00bb": '"', "\u2010": "-", "\u2011": "-", "\u2012": "-",
-        "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-        "\u2043": "-", "\ufe58": "-", "\u00a0": " ", "\r": "\n",
-        "\u0085": "\n", "\u2028": "\n", "\u2029": "\n", "\t": " ",
-        "\v": " ", "\f": " ",
-    }
-)  # fmt: skip
-# Invisible formatting characters and control characters, dropped.
+# One spelling for quotes, dashes, spaces and line breaks; invisible
+# formatting and control characters dropped.
+FOLD = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u2035\u02bc\u2039\u203a", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb", '"'),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58", "-"),
+    **dict.fromkeys("\u00a0\t\v\f", " "),
+    **dict.fromkeys(("\r\n", "\r", "\u0085", "\u2028", "\u2029"), "\n"),
+}
+FOLDED = re.compile(
+    "\r\n|["
+    + "".join(k for k in FOLD if len(k) == 1)
+    + "\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ud800-\udfff]"
+)
 INVISIBLE = re.compile(
     "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u180e\u200b-\u200f"
     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ud800-\udfff]"
@@ -136,9 +153,7 @@ def canonical(text: str) -> str:
     paragraphs become exactly one, and the text ends with one newline (an
     empty text stays empty). ``canonical(canonical(x)) == canonical(x)``.
     """
-    text = INVISIBLE.sub("", text.translate(TRANSLATE))
-    text = unicodedata.normalize("NFKC", text).translate(TRANSLATE)
-    text = INVISIBLE.sub("", text)
+    text = _fold(unicodedata.normalize("NFKC", _fold(text)))
     paragraphs: list[str] = []
     blank = False
     for line in text.split("\n"):
@@ -151,6 +166,10 @@ def canonical(text: str) -> str:
             blank = False
         paragraphs.append(line)
     return "\n".join(paragraphs) + "\n" if paragraphs else ""
+
+
+def _fold(text: str) -> str:
+    return FOLDED.sub(lambda match: FOLD.get(match.group(), ""), text)
 
 
 def text_hash(text: str) -> str:
@@ -186,7 +205,9 @@ def normalize(
 def html_text(page: str, extraction: Extraction | None = None) -> str:
     """The structured text of an HTML page, before canonicalisation."""
     extraction = extraction or Extraction()
-    soup = BeautifulSoup(page, "lxml")
+    # Classes stay one string: splitting every element's would cost a tenth of
+    # the parse, and only the few elements looked at need it.
+    soup = BeautifulSoup(page, "lxml", multi_valued_attributes=None)
     for selector in extraction.remove:
         for tag in soup.select(selector):
             tag.decompose()
@@ -215,10 +236,13 @@ def main_content(soup: BeautifulSoup) -> list[Tag]:
     """
     mains: list[Tag] = []
     articles: list[Tag] = []
-    for tag in soup.find_all(_is_landmark):
-        if tag.name == "main" or tag.get("role") == "main":
+    for tag in soup.descendants:
+        if type(tag) is not Tag:
+            continue
+        role = tag.attrs.get("role")
+        if tag.name == "main" or role == "main":
             mains.append(tag)
-        else:
+        elif tag.name == "article" or role == "article":
             articles.append(tag)
     for found in (mains, articles):
         roots = [tag for tag in _outermost(found) if _text_chars(tag)]
@@ -226,10 +250,6 @@ def main_content(soup: BeautifulSoup) -> list[Tag]:
             return roots
     body = soup.body or soup
     return [body] if isinstance(body, Tag) else []
-
-
-def _is_landmark(tag: Tag) -> bool:
-    return tag.name in SECTIONS or tag.attrs.get("role") in ("main", "article")
 
 
 def _outermost(tags: Iterable[Tag]) -> list[Tag]:
@@ -243,9 +263,9 @@ def _text_chars(tag: Tag) -> int:
     """How many characters of visible-candidate text ``tag`` holds."""
     total = 0
     for node in tag.descendants:
-        if type(node) is NavigableString and node.parent is not None:
-            if node.parent.name not in DROP_TAGS:
-                total += len(node.strip())
+        parent = node.parent
+        if type(node) is NavigableString and parent and parent.name not in DROP_TAGS:
+            total += len(node.strip())
     return total
 
 
@@ -267,6 +287,12 @@ class _Writer:
     prefix: str = ""
     content_chars: int = 0
     in_section: bool = False
+    # What was walked so far: characters of text, of link text, links to
+    # other pages, links whose target is kept.
+    chars: int = 0
+    link_chars: int = 0
+    links: int = 0
+    targets: int = 0
 
     def walk(self, node: Tag, depth: int) -> None:
         """Render the children of ``node`` into blocks."""
@@ -277,7 +303,9 @@ class _Writer:
         for child in node.children:
             kind = type(child)
             if kind is NavigableString or kind is CData:
-                self.run.append(WHITESPACE.sub(" ", child))
+                text = WHITESPACE.sub(" ", str(child))
+                self.run.append(text)
+                self.chars += len(text)
             elif kind is Tag:
                 self._element(child, depth + 1)  # type: ignore[arg-type]
 
@@ -289,9 +317,11 @@ class _Writer:
             self.run.append("\n")
         elif tag.attrs.get("data-cfemail"):
             self.run.append(_cf_email(str(tag["data-cfemail"])))
-        elif name in HEADINGS and not tag.find(LAYOUT_INSIDE):
+        elif name in HEADINGS and not _holds(tag, LAYOUT_INSIDE):
             self.flush()
-            self.blocks.append(_Block(_line(self._flat(tag, depth)), heading=True))
+            title = _line(self._flat(tag, depth))
+            if title:
+                self.blocks.append(_Block(title, heading=True))
         elif name == "tr":
             self._row(tag, depth)
         elif name == "li":
@@ -306,11 +336,35 @@ class _Writer:
         elif name == "a" and not _has_block(tag):
             self.run.append(self._link(tag, depth))
         elif _is_block(tag):
-            self.flush()
-            self._section(tag, depth)
-            self.flush()
+            self._block(tag, depth)
         else:
             self.walk(tag, depth)
+
+    def _block(self, tag: Tag, depth: int) -> None:
+        self.flush()
+        mark = len(self.blocks)
+        counts = (self.chars, self.link_chars, self.links, self.targets)
+        self._section(tag, depth)
+        self.flush()
+        if (
+            self.chrome
+            and tag.name not in ("p", "td", "th")
+            and self._link_farm(counts)
+        ):
+            del self.blocks[mark:]
+
+    def _link_farm(self, counts: tuple[int, int, int, int]) -> bool:
+        """Whether what was walked since ``counts`` is a list of links to other
+        pages (a menu, a footer), most of them links whose target does not
+        matter."""
+        chars, link_chars, links, targets = counts
+        chars, link_chars = self.chars - chars, self.link_chars - link_chars
+        return (
+            self.links - links >= LINK_FARM_LINKS
+            and 2 * (self.targets - targets) < self.links - links
+            and link_chars >= LINK_FARM_SHARE * chars
+            and chars <= CHROME_GUARD * self.content_chars
+        )
 
     def _section(self, tag: Tag, depth: int) -> None:
         if tag.name in SECTIONS and not self.in_section:
@@ -331,6 +385,7 @@ class _Writer:
             or (name in ("header", "footer") and not self.in_section)
             or (bool(attrs) and _chrome_attrs(attrs))
             or (name == "a" and _is_skip_link(tag))
+            or (not self.in_section and bool(attrs) and _site_header(attrs))
         )
         if not signal:
             return False
@@ -346,8 +401,8 @@ class _Writer:
         return " ".join(block.text for block in inner.blocks)
 
     def _row(self, row: Tag, depth: int) -> None:
-        cells = [c for c in row.find_all(CELLS) if c.find_parent("tr") is row]
-        if any(cell.find(LAYOUT_INSIDE) for cell in cells):
+        cells = [c for c in row.children if type(c) is Tag and c.name in CELLS]
+        if any(_holds(cell, LAYOUT_INSIDE) for cell in cells):
             # A layout table: its cells hold sections, not values.
             self.flush()
             self.walk(row, depth)
@@ -361,11 +416,17 @@ class _Writer:
     def _link(self, link: Tag, depth: int) -> str:
         inner = _Writer(self.chrome, content_chars=self.content_chars)
         inner.walk(link, depth)
-        raw = "".join(inner.run)
+        raw = INVISIBLE.sub("", "".join(inner.run))
         label = _line(raw)
         target = _link_target(link, label) if label else None
+        self.chars += len(label)
+        self.link_chars += len(label)
+        href = link.get("href")
+        if isinstance(href, str) and not href.startswith("#"):
+            self.links += 1
         if target is None:
             return raw
+        self.targets += 1
         before = " " if raw[:1].isspace() else ""
         after = " " if raw[-1:].isspace() else ""
         return f"{before}[{label}]({target}){after}"
@@ -381,12 +442,20 @@ class _Writer:
             self.prefix = ""
 
     def text(self) -> str:
-        """The blocks as text, one ``# `` mark for every heading."""
-        return "\n\n".join(
-            f"# {b.text}" if b.heading or NUMBERED_TITLE.match(b.text) else b.text
-            for b in self.blocks
-            if b.text.strip()
-        )
+        """The blocks as text, one ``# `` mark for every heading; the rows of
+        a table and the items of a list on consecutive lines."""
+        parts: list[str] = []
+        previous = ""
+        for block in self.blocks:
+            text = block.text
+            if block.heading or NUMBERED_TITLE.match(text):
+                text = "# " + text
+            if parts:
+                together = text[:2] in ("| ", "- ") and previous[:2] == text[:2]
+                parts.append("\n" if together else "\n\n")
+            parts.append(text)
+            previous = text
+        return "".join(parts)
 
 
 def _chrome_attrs(attrs: dict[str, object]) -> bool:
@@ -397,24 +466,36 @@ def _chrome_attrs(attrs: dict[str, object]) -> bool:
         return True
     if attrs.get("role") in CHROME_ROLES:
         return True
-    names = " ".join(
-        _attr_text(attrs.get(key))
-        for key in ("id", "class", "data-framer-name", "aria-label")
+    return any(
+        CHROME_WORD.search(word) or CHROME_VENDOR.search(word) for word in _names(attrs)
     )
-    return bool(names.strip()) and CHROME_NAMES.search(names) is not None
 
 
-def _attr_text(value: object) -> str:
-    if isinstance(value, list):
-        # Utility classes ("md:flex", "[&>li]:p-2") say nothing of the role.
-        return " ".join(v for v in value if ":" not in v and "[" not in v)
-    return value if isinstance(value, str) else ""
+def _site_header(attrs: dict[str, object]) -> bool:
+    return any(SITE_HEADER.search(word) for word in _names(attrs))
+
+
+def _names(attrs: dict[str, object]) -> list[str]:
+    """The words that name an element: its id, classes, name and label."""
+    words: list[str] = []
+    for key in ("id", "class"):
+        value = attrs.get(key)
+        if isinstance(value, str):
+            # Utility classes ("md:flex", "[&>li]:p-2") say nothing of the role.
+            words.extend(v for v in value.split() if ":" not in v and "[" not in v)
+    for key in ("data-framer-name", "aria-label"):
+        value = attrs.get(key)
+        if isinstance(value, str):
+            words.append("-".join(value.split()))
+    return words
 
 
 def _is_skip_link(link: Tag) -> bool:
     href = link.get("href")
-    return isinstance(href, str) and href.startswith("#") and bool(
-        SKIP_LINK.match(link.get_text())
+    return (
+        isinstance(href, str)
+        and href.startswith("#")
+        and bool(SKIP_LINK.match(link.get_text()))
     )
 
 
@@ -422,7 +503,7 @@ def _is_block(tag: Tag) -> bool:
     if tag.name not in INLINE_TAGS:
         return True
     classes = tag.attrs.get("class")
-    if isinstance(classes, list) and not BLOCK_CLASSES.isdisjoint(classes):
+    if isinstance(classes, str) and not BLOCK_CLASSES.isdisjoint(classes.split()):
         return True
     style = tag.attrs.get("style")
     return isinstance(style, str) and BLOCK_STYLE.search(style) is not None
@@ -430,9 +511,12 @@ def _is_block(tag: Tag) -> bool:
 
 def _has_block(tag: Tag) -> bool:
     return any(
-        isinstance(child, Tag) and child.name not in INLINE_TAGS
-        for child in tag.descendants
+        type(node) is Tag and node.name not in INLINE_TAGS for node in tag.descendants
     )
+
+
+def _holds(tag: Tag, names: frozenset[str]) -> bool:
+    return any(type(node) is Tag and node.name in names for node in tag.descendants)
 
 
 def _line(text: str) -> str:
@@ -452,8 +536,9 @@ def _link_target(link: Tag, label: str) -> str | None:
     if href.lower().startswith("mailto:"):
         address = href[7:].split("?", 1)[0]
         return None if address.lower() in label.lower() else f"mailto:{address}"
-    if KEEP_TARGET.search(href) or KEEP_TARGET.search(label) or VAGUE_LABEL.match(label):
-        return _stable_url(href)
+    url = _stable_url(href)
+    if KEEP_TARGET.search(url) or KEEP_TARGET.search(label) or VAGUE_LABEL.match(label):
+        return url
     return None
 
 
