@@ -22,14 +22,26 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bs4 import BeautifulSoup, CData, NavigableString, Tag
+from bs4 import (
+    BeautifulSoup,
+    CData,
+    MarkupResemblesLocatorWarning,
+    NavigableString,
+    Tag,
+    XMLParsedAsHTMLWarning,
+)
 
 from policywatch.catalog import Extraction
 
 RELEASE = 2
+
+# Any string is a page here: short ones that look like a URL or XML included.
+warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
+warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
 # Elements that never hold policy text, whatever the settings.
 DROP_TAGS = frozenset(
@@ -205,6 +217,11 @@ def normalize(
 def html_text(page: str, extraction: Extraction | None = None) -> str:
     """The structured text of an HTML page, before canonicalisation."""
     extraction = extraction or Extraction()
+    try:
+        page.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (a page decoded with "surrogateescape") cannot be parsed.
+        page = page.encode("utf-8", "replace").decode("utf-8")
     # Classes stay one string: splitting every element's would cost a tenth of
     # the parse, and only the few elements looked at need it.
     soup = BeautifulSoup(page, "lxml", multi_valued_attributes=None)
