@@ -20,7 +20,7 @@ import pytest
 from policywatch import gate
 from policywatch.diff import DELETE, INSERT, make_diff
 from policywatch.errors import GateError
-from policywatch.normalize import canonical, normalize, text_hash
+from policywatch.normalize import RELEASE, canonical, normalize, text_hash
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "data" / "corpus"
@@ -200,3 +200,25 @@ def test_known_chrome_is_gone_and_glued_words_are_apart() -> None:
     assert "Partner & Promotion Terms" not in perplexity
     assert "Podcast" not in perplexity
     assert perplexity.startswith("# Perplexity's Privacy Policy\n")
+
+
+def test_output_changes_come_with_a_release_bump() -> None:
+    """Every capture's text hash is the one recorded for this RELEASE, so the
+    normalizer's output cannot change without its release number changing
+    (and ``policywatch renormalize`` then telling the texts apart)."""
+    recorded = tomllib.loads(
+        (HERE / "data" / "normalize" / "release.toml").read_text(encoding="utf-8")
+    )
+    assert recorded["release"] == RELEASE, (
+        "RELEASE changed: run bench/corpus_figure.py --write-hashes"
+    )
+    changed = [
+        name
+        for name, digest in recorded["hashes"].items()
+        if text_hash(normalize((CORPUS / f"{name}.html").read_text(encoding="utf-8")))
+        != digest
+    ]
+    assert not changed, (
+        "the normalizer's output changed: bump RELEASE in normalize.py and run "
+        f"bench/corpus_figure.py --write-hashes ({changed[:3]})"
+    )
