@@ -202,6 +202,7 @@ def test_known_chrome_is_gone_and_glued_words_are_apart() -> None:
     assert perplexity.startswith("# Perplexity's Privacy Policy\n")
 
 
+@pytest.mark.slow
 def test_output_changes_come_with_a_release_bump() -> None:
     """Every capture's text hash is the one recorded for this RELEASE, so the
     normalizer's output cannot change without its release number changing
