@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import soupsieve
 from bs4 import (
     BeautifulSoup,
     CData,
@@ -36,6 +37,7 @@ from bs4 import (
 )
 
 from policywatch.catalog import Extraction
+from policywatch.errors import CatalogError
 
 RELEASE = 2
 
@@ -226,11 +228,11 @@ def html_text(page: str, extraction: Extraction | None = None) -> str:
     # the parse, and only the few elements looked at need it.
     soup = BeautifulSoup(page, "lxml", multi_valued_attributes=None)
     for selector in extraction.remove:
-        for tag in soup.select(selector):
+        for tag in _select(soup, selector):
             tag.decompose()
 
     if extraction.select:
-        roots = _outermost(soup.select(", ".join(extraction.select)))
+        roots = _outermost(_select(soup, ", ".join(extraction.select)))
         writer = _Writer(chrome=False)
     else:
         roots = main_content(soup)
@@ -243,6 +245,13 @@ def html_text(page: str, extraction: Extraction | None = None) -> str:
         writer.walk(root, 0)
         writer.flush()
     return writer.text()
+
+
+def _select(soup: BeautifulSoup, selector: str) -> list[Tag]:
+    try:
+        return list(soup.select(selector))
+    except (soupsieve.SelectorSyntaxError, ValueError) as exc:
+        raise CatalogError(f"selector {selector!r} is not valid CSS: {exc}") from exc
 
 
 def main_content(soup: BeautifulSoup) -> list[Tag]:
@@ -315,7 +324,14 @@ class _Writer:
         """Render the children of ``node`` into blocks."""
         if depth > MAX_DEPTH:
             # Pathologically deep markup: keep its words, not its structure.
-            self.run.append(WHITESPACE.sub(" ", node.get_text(" ")))
+            words = (
+                str(text)
+                for text in node.descendants
+                if type(text) is NavigableString
+                and text.parent is not None
+                and text.parent.name not in DROP_TAGS
+            )
+            self.run.append(WHITESPACE.sub(" ", " ".join(words)))
             return
         for child in node.children:
             kind = type(child)
@@ -409,10 +425,15 @@ class _Writer:
         # Never drop what holds most of the content, whatever it is marked as.
         return _text_chars(tag) <= CHROME_GUARD * self.content_chars
 
+    def _inner(self) -> _Writer:
+        """A writer for a part rendered on its own (a cell, a title, a link)."""
+        return _Writer(
+            self.chrome, content_chars=self.content_chars, in_section=self.in_section
+        )
+
     def _flat(self, tag: Tag, depth: int) -> str:
         """The text of ``tag`` on one line, its blocks joined by spaces."""
-        inner = _Writer(self.chrome, content_chars=self.content_chars)
-        inner.in_section = self.in_section
+        inner = self._inner()
         inner.walk(tag, depth)
         inner.flush()
         return " ".join(block.text for block in inner.blocks)
@@ -431,7 +452,7 @@ class _Writer:
             self.blocks.append(_Block("| " + " | ".join(texts) + " |"))
 
     def _link(self, link: Tag, depth: int) -> str:
-        inner = _Writer(self.chrome, content_chars=self.content_chars)
+        inner = self._inner()
         inner.walk(link, depth)
         raw = INVISIBLE.sub("", "".join(inner.run))
         label = _line(raw)
