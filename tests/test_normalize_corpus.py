@@ -223,3 +223,16 @@ def test_output_changes_come_with_a_release_bump() -> None:
         "the normalizer's output changed: bump RELEASE in normalize.py and run "
         f"bench/corpus_figure.py --write-hashes ({changed[:3]})"
     )
+
+
+@pytest.mark.parametrize(
+    "expected",
+    sorted((HERE / "data" / "normalize" / "expected").glob("*.md")),
+    ids=lambda path: path.stem,
+)
+def test_real_pages_give_their_expected_text(expected: Path) -> None:
+    """Real pages give exactly the reviewed text kept beside the tests: the
+    policy's headings, paragraphs, items and kept link targets, no chrome."""
+    name = expected.stem.replace("__", "/")
+    page = (CORPUS / f"{name}.html").read_text(encoding="utf-8")
+    assert normalize(page) == expected.read_text(encoding="utf-8")
