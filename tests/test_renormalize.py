@@ -146,3 +146,21 @@ def test_a_version_without_a_stored_page_cannot_be_re_derived(
     assert status == 4
     assert result["outcome"] == "no-snapshot"
     assert len(Store(workspace.db_url).versions(KEY)) == 1
+
+
+def test_a_check_after_an_upgrade_raises_no_change_of_its_own(
+    server: PageServer, workspace: Workspace
+) -> None:
+    """A check whose latest version an older release made re-derives it
+    first: the unchanged page is "unchanged", the upgrade a technical change."""
+    page = corpus_page(PRIVACY)
+    server.serve("/openai/privacy", page)
+    workspace.write_catalog(catalog(server))
+    record_old_version(workspace, page)
+
+    check = workspace.run("check", "--json")
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["results"][0]["outcome"] == "unchanged"
+    store = Store(workspace.db_url)
+    assert [v.technical for v in store.versions(KEY)] == [False, True]
+    assert store.changes() == []
