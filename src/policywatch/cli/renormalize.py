@@ -74,7 +74,5 @@ def _print_results(app: App, results: list[Renormalized]) -> None:
         outcome = f"[{style}]{result.outcome:<12}[/]"
         app.out.print(f"{result.key:<{width}}  {outcome}  {detail}".rstrip())
     count = sum(r.outcome == "renormalized" for r in results)
-    app.out.print(
-        f"{len(results)} sources re-derived with release {RELEASE}: "
-        f"{count} technical changes recorded"
-    )
+    changes = "1 technical change" if count == 1 else f"{count} technical changes"
+    app.out.print(f"{len(results)} sources, release {RELEASE}: {changes} recorded")
