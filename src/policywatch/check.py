@@ -26,6 +26,7 @@ from policywatch.diff import make_diff
 from policywatch.errors import FetchError, GateError, PolicywatchError
 from policywatch.fetch import Fetcher, Page
 from policywatch.normalize import RELEASE, normalize, text_hash
+from policywatch.renormalize import renormalize
 from policywatch.snapshots import write_snapshot
 from policywatch.store import Attempt, NewVersion, Recorded, Store, StoredVersion
 from policywatch.store.models import utcnow
@@ -183,6 +184,11 @@ class Checker:
         )
         digest = text_hash(text)
         latest = self.store.latest(key)
+        if latest and latest.normalizer != RELEASE and latest.sha256 != digest:
+            # Made by another normalizer release: re-derive it first, so the
+            # upgrade is recorded as a technical change, not as this page's.
+            renormalize(self.store, [source], snapshots=self.snapshots)
+            latest = self.store.latest(key)
         try:
             gate.check_page(
                 page.text, text, latest_text=latest.text if latest else None
