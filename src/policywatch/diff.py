@@ -43,7 +43,8 @@ class Passage:
     ``heading`` is the nearest heading above the passage in the new text and
     ``path`` every heading it sits under, outermost first; ``path_before`` is
     the same in the old text. ``line_before`` and ``line_after`` are the
-    0-based numbers of the passage's first line in the old and new text.
+    0-based numbers of the passage's first line in the old and new text, and
+    ``lines_removed`` and ``lines_added`` how many lines it spans in each.
     """
 
     heading: str
@@ -54,6 +55,8 @@ class Passage:
     line_after: int
     path: list[str] = field(default_factory=list)
     path_before: list[str] = field(default_factory=list)
+    lines_removed: int = 0
+    lines_added: int = 0
 
     @property
     def removed_words(self) -> Ops:
@@ -71,7 +74,7 @@ class Passage:
         inside it."""
         inside = [
             line
-            for line in (*self.removed.splitlines(), *self.added.splitlines())
+            for line in (*split_lines(self.removed), *split_lines(self.added))
             if HEADING.match(line)
         ]
         return [*self.path_before, *self.path, *inside]
@@ -122,7 +125,13 @@ def _passage(data: dict[str, Any]) -> Passage:
         line_after=int(data.get("line_after", 0)),
         path=[str(h) for h in data.get("path", [])],
         path_before=[str(h) for h in data.get("path_before", [])],
+        lines_removed=int(data.get("lines_removed", _count(data.get("removed", "")))),
+        lines_added=int(data.get("lines_added", _count(data.get("added", "")))),
     )
+
+
+def _count(text: str) -> int:
+    return len(text.split("\n")) if text else 0
 
 
 class _TokenEngine(diff_match_patch):  # type: ignore[misc]
@@ -157,8 +166,15 @@ def line_ops(old: str, new: str) -> Ops:
     engine.diff_charsToLines(ops, lines)
     result: Ops = []
     for op, text in ops:
-        result.extend((op, line) for line in text.splitlines())
+        result.extend((op, line) for line in split_lines(text))
     return result
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text``, split on line feeds only (unlike
+    :meth:`str.splitlines`), without the empty one after a final line feed."""
+    lines = text.split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _code_point(number: int) -> str:
@@ -338,4 +354,6 @@ def _make_passage(
         line_after=line_after,
         path=path,
         path_before=outline_old.headings,
+        lines_removed=len(removed),
+        lines_added=len(added),
     )
