@@ -21,6 +21,7 @@ HEADING = re.compile(r"^(#{1,6}) +(.*)$")
 # A word, one punctuation mark, or a run of white space: the units of the
 # word-level pass, so a diff never splits a word.
 WORD = re.compile(r"\w+|[^\w\s]|\s+")
+LETTERS = re.compile(r"\w+")
 # A sentence with the white space after it, or a line break: the units of the
 # pass that narrows a long paragraph down before the word-level pass.
 SENTENCE = re.compile(r"[^\n.!?;]+(?:[.!?;]+|(?=\n)|\Z)[^\S\n]*|[.!?;]+[^\S\n]*|\n")
@@ -208,7 +209,7 @@ def word_ops(old: str, new: str) -> Ops:
         elif text_old and text_new and _worth_words(text_old, text_new):
             result.extend(_token_ops(text_old, text_new, WORD))
         else:
-            result.append((DELETE, text_old) if text_old else (INSERT, text_new))
+            result += [(DELETE, text_old), (INSERT, text_new)]
     decoded = _merge(result)
     diff_match_patch().diff_cleanupSemanticLossless(decoded)
     return _merge(decoded)
@@ -221,7 +222,7 @@ def _worth_words(old: str, new: str) -> bool:
     a word diff of it is slow (the diff is quadratic in the worst case) and
     reads as confetti, so it is shown as replaced instead.
     """
-    words_old, words_new = WORD.findall(old), WORD.findall(new)
+    words_old, words_new = LETTERS.findall(old), LETTERS.findall(new)
     if len(words_old) * len(words_new) <= WORD_PAIR_LIMIT:
         return True
     common = sum((Counter(words_old) & Counter(words_new)).values())
