@@ -61,6 +61,7 @@ SAFE_TAGS = {
     "ins",
     "br",
     "q",
+    "tbody",
 }
 CATALOG = """
 [[vendors]]
@@ -254,7 +255,7 @@ def test_real_change_report_shows_verdict_diff_and_claim_at_risk(
     assert (
         "⚠ at risk:</strong> Content is not used to build advertising profiles." in html
     )
-    assert "evidence changed" in html
+    assert "evidence removed" in html
     assert "<del> We don&#39;t use your content to market our services" in html
     assert 'id="view-inline"' in html and 'id="view-side"' in html
     assert 'href="https://help.example.com/model-training"' in html

@@ -126,15 +126,20 @@ def test_evidence_changed_puts_claim_at_risk() -> None:
     assert result.severity == "verdict-at-risk"
     (risk,) = result.claims_at_risk
     assert (risk.claim, risk.reason) == ("no-training", "evidence-changed")
-    assert risk.now == "We may use your chats to train our models."
+    assert risk.now == "We may use your chats to train our models"
     assert "We do not use your chats" in risk.why
 
 
 def test_evidence_removed_puts_claim_at_risk() -> None:
-    """When the paragraph holding the evidence is deleted, the claim is at
-    risk because its evidence was removed."""
+    """When the paragraph or the sentence holding the evidence is deleted, the
+    claim is at risk because its evidence was removed."""
     new = POLICY.replace("We do not use your chats to train our models.\n\n", "")
     (risk,) = weigh(POLICY, new, NO_TRAINING).claims_at_risk
+    assert risk.reason == "evidence-removed"
+
+    joined = POLICY.replace("models.\n\nWe keep", "models. We keep")
+    new = joined.replace("We do not use your chats to train our models. ", "")
+    (risk,) = weigh(joined, new, NO_TRAINING).claims_at_risk
     assert risk.reason == "evidence-removed"
 
 
@@ -251,5 +256,5 @@ def test_real_pair_claim_whose_evidence_was_removed() -> None:
     result = weigh(old, new, ads, kept)
     assert result.severity == "verdict-at-risk"
     assert [r.claim for r in result.claims_at_risk] == ["no-ad-profiles"]
-    assert result.claims_at_risk[0].reason == "evidence-changed"
+    assert result.claims_at_risk[0].reason == "evidence-removed"
     assert "advertising profiles" in result.claims_at_risk[0].why

@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from policywatch.catalog import Claim
-from policywatch.diff import Diff, Passage, split_lines
+from policywatch.diff import DELETE, EQUAL, INSERT, Diff, Passage, split_lines
 
 SEVERITIES = ("cosmetic", "minor", "substantive", "verdict-at-risk")
 WATCHED_TERMS = (
@@ -275,14 +275,41 @@ def _lost(
         and p.line_before < lines.stop
         and lines.start < p.line_before + p.lines_removed
     ]
-    now = " ".join(p.added for p in touching if p.added.strip()).strip()
-    if not now:
+    now = next((n for p in touching if (n := _replacement(p, quote)) is not None), None)
+    if now is None:
+        now = " ".join(p.added for p in touching if p.added.strip()).strip()
+    if not _words(now):
         why = f"evidence removed: {quote!r}"
         return ClaimAtRisk(claim.id, claim.text, why, "evidence-removed", quote)
     if len(now) > QUOTE_LIMIT:
         now = now[:QUOTE_LIMIT].rstrip() + "…"
     why = f"evidence changed: {quote!r} now reads {now!r}"
     return ClaimAtRisk(claim.id, claim.text, why, "evidence-changed", quote, now)
+
+
+def _replacement(passage: Passage, quote: str) -> str | None:
+    """What stands in the new text where ``quote`` stood in the passage: the
+    replacing words, or "" when they were only deleted; None when the quote
+    is not inside this passage alone."""
+    words = [re.escape(w) for w in WORDS.findall(quote)]
+    found = re.search(r"\W+".join(words), passage.removed, re.I) if words else None
+    if found is None:
+        return None
+    start, end = _new_offset(passage, found.start()), _new_offset(passage, found.end())
+    return passage.added[start:end].strip()
+
+
+def _new_offset(passage: Passage, old_offset: int) -> int:
+    """The offset in the passage's new side matching one in its old side."""
+    old = new = 0
+    for op, text in passage.words:
+        if op != INSERT and old + len(text) > old_offset:
+            return new + (old_offset - old if op == EQUAL else 0)
+        if op != INSERT:
+            old += len(text)
+        if op != DELETE:
+            new += len(text)
+    return new
 
 
 def _heading_words(heading: str) -> str:

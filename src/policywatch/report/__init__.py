@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from policywatch.catalog import Catalog
-from policywatch.diff import Diff
+from policywatch.diff import HEADING, Diff
 from policywatch.errors import NotFoundError
 from policywatch.report import markdown
 from policywatch.report.atom import render_atom
@@ -101,7 +101,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.globals["csp"] = Markup(CSP)  # our constant, not page text
+    environment.filters["heading_level"] = heading_level
     return environment
+
+
+def heading_level(line: str) -> int:
+    """1 to 6 for a heading line of a normalized text, else 0."""
+    match = HEADING.match(line)
+    return len(match[1]) if match else 0
 
 
 def render_change(view: ChangeView) -> str:
