@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from policywatch.catalog import Claim
-from policywatch.diff import DELETE, EQUAL, INSERT, Diff, Passage, split_lines
+from policywatch.diff import DELETE, EQUAL, INSERT, Diff, Passage
 
 SEVERITIES = ("cosmetic", "minor", "substantive", "verdict-at-risk")
 WATCHED_TERMS = (
@@ -187,12 +187,13 @@ def triage(
 ) -> Triage:
     """Weigh the change from ``old`` to ``new`` against the claims resting on
     the source."""
-    if fold(old) == fold(new):
-        return Triage(severity="cosmetic")
-
     terms = watched_terms(extra_terms)
     passages = [_weigh(index, p, terms) for index, p in enumerate(diff.passages)]
     changed = [diff.passages[p.passage] for p in passages if p.severity != "cosmetic"]
+    if not changed:
+        # Every passage differs in case, punctuation or spacing only.
+        return Triage(severity="cosmetic", passages=passages)
+
     claims = tuple(claims)
     at_risk, missing = _evidence(diff, old, new, claims)
     at_risk += _sections(changed, claims, {risk.claim for risk in at_risk})
@@ -218,28 +219,18 @@ def _words(text: str) -> list[str]:
     return [word.casefold() for word in WORDS.findall(text)]
 
 
-class _WordIndex:
-    """The words of a text, searchable for a quote, with the line of each."""
+def _quote_pattern(quote: str) -> re.Pattern[str] | None:
+    """A regex finding ``quote`` word by word, whatever lies between words."""
+    words = [re.escape(word) for word in WORDS.findall(quote)]
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)" + r"\W+".join(words) + r"(?!\w)", re.IGNORECASE)
 
-    def __init__(self, text: str) -> None:
-        self.words: list[str] = []
-        self.line_of: list[int] = []
-        for number, line in enumerate(split_lines(text)):
-            words = _words(line)
-            self.words += words
-            self.line_of += [number] * len(words)
-        self.joined = " " + " ".join(self.words) + " "
 
-    def lines(self, quote: str) -> range | None:
-        """The lines the quote spans, or None if it is not in the text."""
-        words = _words(quote)
-        if not words:
-            return None
-        at = self.joined.find(" " + " ".join(words) + " ")
-        if at < 0:
-            return None
-        first = self.joined.count(" ", 0, at + 1) - 1
-        return range(self.line_of[first], self.line_of[first + len(words) - 1] + 1)
+def _lines(text: str, found: re.Match[str]) -> range:
+    """The 0-based numbers of the lines a match spans."""
+    first = text.count("\n", 0, found.start())
+    return range(first, first + text.count("\n", found.start(), found.end()) + 1)
 
 
 def _evidence(
@@ -247,20 +238,20 @@ def _evidence(
 ) -> tuple[list[ClaimAtRisk], list[ClaimAtRisk]]:
     """Claims whose evidence the change removed or changed, and claims whose
     evidence is in neither text."""
-    index_old, index_new = _WordIndex(old), _WordIndex(new)
     at_risk, missing = [], []
     for claim in claims:
         for quote in claim.evidence:
-            if index_new.lines(quote) is not None:
+            pattern = _quote_pattern(quote)
+            if pattern is None or pattern.search(new):
                 continue
-            lines = index_old.lines(quote)
-            if lines is None:
+            found = pattern.search(old)
+            if found is None:
                 why = f"evidence not found in either version: {quote!r}"
                 missing.append(
                     ClaimAtRisk(claim.id, claim.text, why, "evidence-missing", quote)
                 )
                 continue
-            at_risk.append(_lost(claim, quote, lines, diff.passages))
+            at_risk.append(_lost(claim, quote, _lines(old, found), diff.passages))
             break
     return at_risk, missing
 
@@ -291,8 +282,8 @@ def _replacement(passage: Passage, quote: str) -> str | None:
     """What stands in the new text where ``quote`` stood in the passage: the
     replacing words, or "" when they were only deleted; None when the quote
     is not inside this passage alone."""
-    words = [re.escape(w) for w in WORDS.findall(quote)]
-    found = re.search(r"\W+".join(words), passage.removed, re.I) if words else None
+    pattern = _quote_pattern(quote)
+    found = pattern.search(passage.removed) if pattern else None
     if found is None:
         return None
     start, end = _new_offset(passage, found.start()), _new_offset(passage, found.end())
