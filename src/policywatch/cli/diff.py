@@ -10,12 +10,13 @@ from rich.text import Text
 
 from policywatch.cli.app import App, handle_errors, main, pass_app
 from policywatch.cli.history import parse_when
-from policywatch.diff import DELETE, INSERT, Diff, make_diff
+from policywatch.diff import DELETE, EQUAL, INSERT, Diff, make_diff
 from policywatch.errors import NotFoundError
 from policywatch.store import StoredVersion
 
 # Control characters from a page could drive the terminal: shown as spaces.
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+STYLES = {DELETE: "red strike", INSERT: "green underline"}
 
 
 def _pick(
@@ -46,8 +47,11 @@ def print_diff(console: Console, diff: Diff) -> None:
         console.print(header)
         body = Text()
         for op, text in passage.words:
-            style = {DELETE: "red strike", INSERT: "green underline"}.get(op, "")
-            body.append(CONTROL.sub(" ", text), style=style)
+            text = CONTROL.sub(" ", text)
+            if console.color_system is None and op != EQUAL:
+                # Without colours, mark words the way git's word diff does.
+                text = f"[-{text}-]" if op == DELETE else f"{{+{text}+}}"
+            body.append(text, style=STYLES.get(op, ""))
         console.print(body)
         console.print()
 
@@ -67,7 +71,8 @@ def diff(
     """Show what changed in a source: the last two versions by default.
 
     Deleted words are red and struck through, inserted words green and
-    underlined, each changed passage under the headings it sits in.
+    underlined (without colours: [-deleted-] and {+inserted+}), each changed
+    passage under the headings it sits in.
     """
     old, new = _pick(app, key, since, until)
     console = Console(
