@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -399,3 +400,17 @@ def test_report_command_prints_markdown_and_writes_files(
     assert result.returncode == 0, result.stderr
     for name in ("index.html", "changes.atom", "changes.md", "changes.json"):
         assert (tmp_path / "reports" / name).is_file()
+
+
+def test_markdown_stays_under_the_issue_body_limit(
+    recorded: tuple[Store, Catalog, dict[str, int]],
+) -> None:
+    """However many changes are open, the Markdown stays under GitHub's
+    65,536-character body limit, saying what it left out."""
+    store, catalog, _ = recorded
+    views = change_views(store, catalog)
+    many = [replace(view, id=n) for n in range(1, 3000) for view in views[:1]]
+    markdown = render_markdown(many)
+    assert len(markdown) < 65_536
+    assert "left out" in markdown and "… and 2799 more" in markdown
+    assert markdown.startswith("# policywatch: 2999 changes to review")

@@ -88,6 +88,14 @@ def test_find_terms_reports_terms_as_listed() -> None:
     ) == ["UK", "sell", "third part*"]
 
 
+def test_terms_without_words_are_ignored() -> None:
+    """A catalog term with no letter or digit ("*", "-") matches nothing
+    instead of everything."""
+    new = POLICY.replace("at the address below", "at the postal address below")
+    assert weigh(POLICY, new, extra=("*", " - ")).severity == "minor"
+    assert find_terms("anything", ["*"]) == []
+
+
 def test_cosmetic_change() -> None:
     """Case, punctuation and spacing only: cosmetic, however many passages."""
     new = POLICY.replace("We keep chats", "we keep  chats").replace("send.", "send")

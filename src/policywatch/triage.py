@@ -169,12 +169,16 @@ def term_pattern(term: str) -> re.Pattern[str]:
 
 def find_terms(text: str, terms: Iterable[str]) -> list[str]:
     """The watched terms that occur in ``text``, as written in the list."""
-    return [term for term in terms if term.strip() and term_pattern(term).search(text)]
+    return [
+        term for term in terms if WORDS.search(term) and term_pattern(term).search(text)
+    ]
 
 
 def watched_terms(extra_terms: Iterable[str] = ()) -> tuple[str, ...]:
     """The default watched terms with ``extra_terms`` added, without repeats."""
-    return tuple(dict.fromkeys((*WATCHED_TERMS, *(t.strip() for t in extra_terms))))
+    # A term without a letter or digit ("*", "-") would match everywhere.
+    extra = (t.strip() for t in extra_terms if WORDS.search(t))
+    return tuple(dict.fromkeys((*WATCHED_TERMS, *extra)))
 
 
 def triage(

@@ -16,6 +16,7 @@ from policywatch.report.views import ChangeView
 # GitHub refuses issue and pull request bodies over 65,536 characters.
 LIMIT = 60_000
 PASSAGE_LINES = 40
+TABLE_ROWS = 200
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 BACKTICKS = re.compile("`+")
 
@@ -109,8 +110,10 @@ def render(views: Sequence[ChangeView]) -> str:
         out += [
             f"| #{v.id} | {escape(v.key)} | {v.severity} | {v.state} "
             f"| {len(v.claims_at_risk)} |"
-            for v in attention
+            for v in attention[:TABLE_ROWS]
         ]
+        if len(attention) > TABLE_ROWS:
+            out.append(f"\n… and {len(attention) - TABLE_ROWS} more (see the index)")
         out.append("")
     text = "\n".join(out)
     for view in attention:
@@ -124,8 +127,8 @@ def render(views: Sequence[ChangeView]) -> str:
             break
         text += "\n" + section
     if rest:
-        text += "\n## Reviewed\n\n" + "\n".join(
-            f"- #{v.id} {escape(v.key)}: {v.severity}, {v.state}" for v in rest
-        )
-        text += "\n"
+        lines = [f"- #{v.id} {escape(v.key)}: {v.severity}, {v.state}" for v in rest]
+        reviewed = "\n## Reviewed\n\n" + "\n".join(lines[:TABLE_ROWS]) + "\n"
+        if len(text) + len(reviewed) <= LIMIT:
+            text += reviewed
     return text
