@@ -3,6 +3,8 @@ whole words, with the headings they sit under; fast paths hold on long texts."""
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -159,3 +161,19 @@ def test_real_pair_passages_sit_under_their_sections() -> None:
     assert all(p.path for p in diff.passages[1:])
     inserted = " ".join(t for p in diff.passages for op, t in p.words if op == INSERT)
     assert "train" in inserted
+
+
+def test_rewrapped_page_is_one_passage_of_spacing_changes() -> None:
+    """A long page re-wrapped onto other lines shares almost no line: it is
+    diffed as one block whose only changes are white space, and both texts
+    rebuild from the diff."""
+    paragraphs = [
+        " ".join(f"word{n}x{k} and" for k in range(30)) + "." for n in range(120)
+    ]
+    old = "\n\n".join(paragraphs) + "\n"
+    new = "\n\n".join(textwrap.fill(p, 60) for p in paragraphs) + "\n"
+    diff = make_diff(old, new)
+    assert len(diff.passages) == 1
+    changed = {text for p in diff.passages for op, text in p.words if op != EQUAL}
+    assert changed <= {" ", "\n"}
+    assert old_side(diff) == old and new_side(diff) == new

@@ -22,14 +22,20 @@ HEADING = re.compile(r"^(#{1,6}) +(.*)$")
 # word-level pass, so a diff never splits a word.
 WORD = re.compile(r"\w+|[^\w\s]|\s+")
 LETTERS = re.compile(r"\w+")
-# A sentence with the white space after it, or a line break: the units of the
-# pass that narrows a long paragraph down before the word-level pass.
-SENTENCE = re.compile(r"[^\n.!?;]+(?:[.!?;]+|(?=\n)|\Z)[^\S\n]*|[.!?;]+[^\S\n]*|\n")
+SPACES = re.compile(r"(\s+)")
+# A sentence with the white space after it (a blank line ends one too), or
+# white space alone: the units of the pass that narrows a long passage down
+# before the word-level pass.
+SENTENCE = re.compile(r"(?:[^.!?;\n]|\n(?!\s*\n))+[.!?;]*\s*|[.!?;]+\s*|\s+")
 # Above this product of word counts, a stretch sharing less than this share
 # of its words with its replacement is shown as rewritten (see _worth_words).
 WORD_PAIR_LIMIT = 40_000
 REWRITE_SIMILARITY = 0.6
-LINE_TIMEOUT = 2.0
+# Texts of more lines than this that share less than this share of their
+# non-blank lines are diffed as one replaced block (see line_ops).
+REWRITE_MIN_LINES = 200
+REWRITE_LINES = 0.25
+LINE_TIMEOUT = 1.0
 WORD_TIMEOUT = 1.0
 SURROGATES = range(0xD800, 0xE000)
 MAX_TOKENS = 0x110000 - len(SURROGATES)
@@ -158,17 +164,34 @@ def line_ops(old: str, new: str) -> Ops:
 
     Semantic cleanup at line level merges edits separated by a line or two
     that happen to be equal (often a blank line), so one reworded section is
-    one passage, not many.
+    one passage, not many. Two texts that share almost no line (the whole
+    page re-wrapped or rewritten) are one replaced block: the line diff would
+    spend its time limit finding blank lines in common, and the sentence pass
+    aligns such texts better.
     """
-    engine = _engine(LINE_TIMEOUT)
-    chars_old, chars_new, lines = engine.diff_linesToChars(old, new)
-    ops = engine.diff_main(chars_old, chars_new, False)
-    engine.diff_cleanupSemantic(ops)
-    engine.diff_charsToLines(ops, lines)
+    if _rewritten(old, new):
+        ops = [(op, text) for op, text in ((DELETE, old), (INSERT, new)) if text]
+    else:
+        engine = _engine(LINE_TIMEOUT)
+        chars_old, chars_new, lines = engine.diff_linesToChars(old, new)
+        ops = engine.diff_main(chars_old, chars_new, False)
+        engine.diff_cleanupSemantic(ops)
+        engine.diff_charsToLines(ops, lines)
     result: Ops = []
     for op, text in ops:
         result.extend((op, line) for line in split_lines(text))
     return result
+
+
+def _rewritten(old: str, new: str) -> bool:
+    """Whether fewer than REWRITE_LINES of the non-blank lines are shared."""
+    lines_old = Counter(line for line in old.split("\n") if line.strip())
+    lines_new = Counter(line for line in new.split("\n") if line.strip())
+    total = sum(lines_old.values()) + sum(lines_new.values())
+    if total < REWRITE_MIN_LINES:
+        return False
+    common = sum((lines_old & lines_new).values())
+    return 2 * common < REWRITE_LINES * total
 
 
 def split_lines(text: str) -> list[str]:
@@ -182,11 +205,11 @@ def _code_point(number: int) -> str:
     return chr(number + len(SURROGATES) if number >= SURROGATES.start else number)
 
 
-def _encode(
-    text: str, unit: re.Pattern[str], vocabulary: dict[str, str], tokens: list[str]
-) -> str:
+def _encode(pieces: list[str], vocabulary: dict[str, str], tokens: list[str]) -> str:
+    """One character per piece; ``vocabulary`` and ``tokens`` grow as new
+    pieces are met, so two texts encoded in turn share their codes."""
     out = []
-    for token in unit.findall(text):
+    for token in pieces:
         code = vocabulary.get(token)
         if code is None:
             code = vocabulary[token] = _code_point(len(tokens))
@@ -203,10 +226,14 @@ def word_ops(old: str, new: str) -> Ops:
     sentences; only those are diffed word by word.
     """
     result: Ops = []
-    for op, text_old, text_new in _pairs(_token_ops(old, new, SENTENCE)):
+    for op, text_old, text_new in _sentence_pairs(old, new):
         if op == EQUAL:
             result.append((EQUAL, text_old))
-        elif text_old and text_new and _worth_words(text_old, text_new):
+        elif not text_old or not text_new:
+            result += [(DELETE, text_old), (INSERT, text_new)]
+        elif _fold_space(text_old) == _fold_space(text_new):
+            result += _spacing_ops(text_old, text_new)
+        elif _worth_words(text_old, text_new):
             result.extend(_token_ops(text_old, text_new, WORD))
         else:
             result += [(DELETE, text_old), (INSERT, text_new)]
@@ -229,32 +256,94 @@ def _worth_words(old: str, new: str) -> bool:
     return 2 * common >= REWRITE_SIMILARITY * (len(words_old) + len(words_new))
 
 
-def _pairs(ops: Ops) -> list[tuple[int, str, str]]:
-    """Group ops into equal stretches and (deleted, inserted) pairs."""
+def _sentence_pairs(old: str, new: str) -> list[tuple[int, str, str]]:
+    """The sentences of both texts aligned: ``(EQUAL, text, text)`` for equal
+    stretches, ``(DELETE, old, new)`` for the rest.
+
+    Sentences are compared with their white space folded, so a paragraph
+    re-wrapped onto other lines still aligns sentence by sentence, and only
+    the sentences whose spacing changed go on to the word-level pass.
+    """
+    sentences_old, sentences_new = SENTENCE.findall(old), SENTENCE.findall(new)
+    vocabulary: dict[str, str] = {}
+    tokens: list[str] = []
+    encoded_old = _encode([_fold_space(t) for t in sentences_old], vocabulary, tokens)
+    encoded_new = _encode([_fold_space(t) for t in sentences_new], vocabulary, tokens)
+    if len(tokens) > MAX_TOKENS:
+        return [(DELETE, old, new)]
+
+    engine = _engine(WORD_TIMEOUT, _TokenEngine)
+    ops = engine.diff_main(encoded_old, encoded_new, False)
+    engine.diff_cleanupSemantic(ops)
+
     pairs: list[tuple[int, str, str]] = []
-    for op, text in ops:
+    at_old = at_new = 0
+    for op, codes in ops:
+        count = len(codes)
         if op == EQUAL:
-            pairs.append((EQUAL, text, text))
-        elif pairs and pairs[-1][0] != EQUAL:
-            _, deleted, inserted = pairs[-1]
-            pairs[-1] = (
-                DELETE,
-                deleted + (text if op == DELETE else ""),
-                inserted + (text if op == INSERT else ""),
-            )
+            for one, other in zip(
+                sentences_old[at_old : at_old + count],
+                sentences_new[at_new : at_new + count],
+                strict=True,
+            ):
+                pairs.append((EQUAL if one == other else DELETE, one, other))
+        old_part = (
+            "".join(sentences_old[at_old : at_old + count]) if op != INSERT else ""
+        )
+        new_part = (
+            "".join(sentences_new[at_new : at_new + count]) if op != DELETE else ""
+        )
+        if op != EQUAL:
+            pairs.append((DELETE, old_part, new_part))
+        at_old += count if op != INSERT else 0
+        at_new += count if op != DELETE else 0
+    return _join(pairs)
+
+
+def _fold_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _spacing_ops(old: str, new: str) -> Ops:
+    """The diff of two texts that differ in white space only, in one walk:
+    their words are the same, so only the spaces around them can differ."""
+    parts_old, parts_new = _spaced(old), _spaced(new)
+    ops: Ops = []
+    for one, other in zip(parts_old, parts_new, strict=True):
+        if one == other:
+            ops.append((EQUAL, one))
         else:
-            pairs.append(
-                (DELETE, text if op == DELETE else "", text if op == INSERT else "")
-            )
-    return pairs
+            ops += [(DELETE, one), (INSERT, other)]
+    return ops
+
+
+def _spaced(text: str) -> list[str]:
+    """Leading space, then words and the spaces between them, then trailing
+    space: the same number of parts for any two texts with the same words."""
+    core = text.strip()
+    lead = text[: len(text) - len(text.lstrip())]
+    trail = text[len(lead) + len(core) :]
+    return [lead, *SPACES.split(core), trail]
+
+
+def _join(pairs: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+    """Join neighbouring pairs of the same kind."""
+    joined: list[tuple[int, str, str]] = []
+    for op, old, new in pairs:
+        if joined and joined[-1][0] == op:
+            _, old_before, new_before = joined[-1]
+            joined[-1] = (op, old_before + old, new_before + new)
+        else:
+            joined.append((op, old, new))
+    return joined
 
 
 def _token_ops(old: str, new: str, unit: re.Pattern[str]) -> Ops:
     """Diff of two texts cut into ``unit`` tokens, cleaned up semantically."""
     vocabulary: dict[str, str] = {}
     tokens: list[str] = []
-    encoded_old = _encode(old, unit, vocabulary, tokens)
-    encoded_new = _encode(new, unit, vocabulary, tokens)
+    encoded_old = _encode(unit.findall(old), vocabulary, tokens)
+    encoded_new = _encode(unit.findall(new), vocabulary, tokens)
     if len(tokens) > MAX_TOKENS:
         # More distinct tokens than code points: show the text as replaced.
         return [(op, text) for op, text in ((DELETE, old), (INSERT, new)) if text]
@@ -269,15 +358,15 @@ def _token_ops(old: str, new: str, unit: re.Pattern[str]) -> Ops:
 
 def _merge(ops: Ops) -> Ops:
     """Join neighbours with the same op and drop empty ones."""
-    merged: Ops = []
+    runs: list[tuple[int, list[str]]] = []
     for op, text in ops:
         if not text:
             continue
-        if merged and merged[-1][0] == op:
-            merged[-1] = (op, merged[-1][1] + text)
+        if runs and runs[-1][0] == op:
+            runs[-1][1].append(text)
         else:
-            merged.append((op, text))
-    return merged
+            runs.append((op, [text]))
+    return [(op, "".join(parts)) for op, parts in runs]
 
 
 class _Outline:
