@@ -1,10 +1,11 @@
 """Diffs two versions of a text into passages a reviewer can read.
 
-Two passes keep long documents fast: a line-level diff (a line of a normalized
-text is a paragraph, a heading or a list item) finds the changed passages, and
-a word-level diff runs inside each changed passage only. Semantic cleanup makes
-both read as whole paragraphs, words and sentences rather than scattered
-characters. Each passage carries the headings it sits under. Pure: no I/O.
+Passes keep long documents fast: a line-level diff (a line of a normalized
+text is a paragraph, a heading or a list item) finds the changed passages, a
+sentence-level diff narrows each down to the changed sentences, and a
+word-level diff runs inside those only. Semantic cleanup makes the result read
+as whole paragraphs, sentences and words rather than scattered characters.
+Each passage carries the headings it sits under. Pure: no I/O.
 """
 
 from __future__ import annotations
