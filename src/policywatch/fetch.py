@@ -22,7 +22,7 @@ from policywatch.errors import FetchError
 
 log = logging.getLogger(__name__)
 
-TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/pdf")
 
 
 @dataclass
@@ -196,6 +196,8 @@ class Fetcher:
             text = body.decode(encoding)
         except (LookupError, UnicodeDecodeError):
             text = body.decode("utf-8", errors="replace")
+        if media == "application/pdf":  # binary: check reads it with policywatch.pdf
+            text = ""
         return Page(
             url=source.url,
             final_url=str(response.url),

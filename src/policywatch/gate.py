@@ -26,25 +26,29 @@ LOGIN_MARKERS = re.compile(
 )
 
 
-def check_page(raw: str, text: str, *, latest_text: str | None = None) -> None:
+def check_page(
+    raw: str, text: str, *, latest_text: str | None = None, rendered: bool = False
+) -> None:
     """Raise :class:`GateError` when the page is not the policy.
 
     ``raw`` is the page as fetched, ``text`` its normalized text and
     ``latest_text`` the text of the latest recorded version, if any.
+    ``rendered`` says the page is a DOM after its scripts ran in a browser.
     """
     short = len(text) < MIN_TEXT_CHARS * 4
     if short and CHALLENGE_MARKERS.search(raw):
         raise GateError("the page is a bot challenge or captcha", reason="challenge")
     if short and LOGIN_MARKERS.search(text):
         raise GateError("the page asks to log in", reason="login-wall")
+    if len(text) < MIN_TEXT_CHARS and not rendered and "<script" in raw.lower():
+        raise GateError(
+            f"the page has {len(text)} characters of text until scripts run; "
+            'it probably needs render = "browser"',
+            reason="script-shell",
+        )
     if not text.strip():
-        if "<script" in raw.lower():
-            raise GateError(
-                "the page has no text until scripts run; "
-                'it probably needs render = "browser"',
-                reason="script-shell",
-            )
-        raise GateError("the page has no text", reason="empty")
+        after = " even after its scripts ran" if rendered else ""
+        raise GateError(f"the page has no text{after}", reason="empty")
     if len(text) < MIN_TEXT_CHARS:
         raise GateError(
             f"the page has only {len(text)} characters of text", reason="near-empty"
