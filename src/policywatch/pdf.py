@@ -33,9 +33,10 @@ ITEM = re.compile(r"^(?:\d{1,3}[.)]|[a-z][.)]|[-•*•▪])\s")
 CONTINUES = re.compile(r"^[a-z(\[,;:)\]]")
 SENTENCE_END = re.compile(r"[.:;!?][\"')\]]?$")
 # Without gaps, a line at least this share of a full line was wrapped by the
-# layout; and a text with more lines than this per gap has no paragraph gaps.
+# layout; and a text with more lines than this per gap, on average, has no
+# gaps between its paragraphs.
 WRAPPED = 0.7
-GAPLESS_LINES = 8
+GAPLESS_LINES = 6
 
 
 def extract_text(body: bytes) -> str:
