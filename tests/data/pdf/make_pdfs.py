@@ -27,6 +27,8 @@ CORPUS = (
 CAPTURES = ("2024-12-17T12-31-23Z", "2024-12-18T00-31-23Z")
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 FONT_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+# A5 cut short, so that a page break falls inside a paragraph of each capture.
+PAGE = (148, 152)
 LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 ITEM = re.compile(r"^( *)(\d+\.) (.*)$")
 
@@ -53,7 +55,7 @@ def blocks(markdown: str) -> list[tuple[str, int, str]]:
 def make(capture: str) -> None:
     """Write ``<capture>.pdf`` and ``<capture>.txt`` from the capture's Markdown."""
     markdown = (CORPUS / f"{capture}.md").read_text(encoding="utf-8")
-    document = FPDF(format=(148, 210))  # A5, in millimetres
+    document = FPDF(format=PAGE)
     # A fixed date: the same input gives the same bytes.
     document.set_creation_date(dt.datetime(2024, 12, 18, tzinfo=dt.UTC))
     document.set_title("Generative AI Prohibited Use Policy")
