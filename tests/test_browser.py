@@ -355,7 +355,19 @@ def test_crash_closes_the_browser_once_its_other_pages_finish(
     render, then that browser's processes exit at once, before the run ends;
     the next source starts a new browser; closing the renderer leaves no
     Chromium process."""
-    serve_policy(server, "/slow", OLD, delay=1500)
+    serve_policy(server, "/slow", OLD, delay=0)
+    released = threading.Event()
+    content = server.routes["/slow.json"].body
+
+    def held_json(handler: BaseHTTPRequestHandler) -> None:
+        released.wait(timeout=30)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        handler.wfile.write(content)
+
+    server.routes["/slow.json"] = Route(handler=held_json)
     settings = Settings(read_timeout=20.0, browser_pages=2)
     slow = Source(
         "deepseek",
@@ -383,6 +395,7 @@ def test_crash_closes_the_browser_once_its_other_pages_finish(
             assert crash.value.reason == "browser-crash"
             assert chromium_pids() & first_browser, "closed before its page finished"
 
+            released.set()
             page = await good
             assert normalize(page.text, extraction=slow.extraction) == (
                 rendered_text(OLD)
@@ -508,3 +521,47 @@ def test_without_chromium_the_failure_says_what_to_install(
     assert result["reason"] == "browser-missing"
     assert "/nowhere/chromium" in str(result["error"])
     assert "apt-get install chromium" in str(result["error"])
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("reaper")
+@pytest.mark.browser
+@needs_browser
+def test_killed_check_leaves_no_chromium(
+    server: PageServer, workspace: Workspace
+) -> None:
+    """A check process killed (SIGKILL) while its browser is rendering a page
+    takes its Chromium down with it, and records nothing for that source."""
+    serve_policy(server, "/deepseek/privacy", OLD, delay=0)
+    released = threading.Event()
+
+    def held_json(handler: BaseHTTPRequestHandler) -> None:
+        released.wait(timeout=60)
+        handler.send_error(503)
+
+    server.routes["/deepseek/privacy.json"] = Route(handler=held_json)
+    workspace.write_catalog(catalog(server))
+    check = subprocess.Popen(
+        [sys.executable, "-m", "policywatch", "check", "--json"],
+        env=workspace.env,
+        cwd=workspace.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not server.hits.get("/deepseek/privacy.json"):
+            assert time.monotonic() < deadline, "the page never asked for its policy"
+            time.sleep(0.05)
+        assert chromium_pids(), "no Chromium was rendering the page"
+
+        check.kill()
+        check.wait()
+
+        assert leftovers() == set()
+    finally:
+        released.set()
+        check.kill()
+        check.wait()
+    history = workspace.run("history", DEEPSEEK, "--json")
+    assert history.stdout.strip() == "[]", history.stderr
