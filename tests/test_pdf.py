@@ -150,8 +150,12 @@ def test_pdf_source_is_recorded_diffed_and_triaged(
     first = workspace.run("check", "--json")
     assert first.returncode == 0, first.stderr
     assert outcome(first.stdout)["outcome"] == "new"
-    shown = workspace.run("show", "google-gemini/prohibited-use")
-    assert shown.stdout == written_text(OLD)
+    store = Store(workspace.db_url, create=False)
+    try:
+        versions = store.versions("google-gemini/prohibited-use")
+        assert [v.text for v in versions] == [written_text(OLD)]
+    finally:
+        store.close()
 
     server.serve(url_path, pdf_bytes(NEW), headers=PDF_HEADERS)
     second = workspace.run("check", "--json")
