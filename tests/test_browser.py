@@ -576,3 +576,36 @@ def test_killed_check_leaves_no_chromium(
         check.kill()
         check.wait()
     assert recorded_texts(workspace, DEEPSEEK) == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("reaper")
+@pytest.mark.browser
+@needs_browser
+def test_render_failures_carry_their_reason(server: PageServer) -> None:
+    """A content selector that never gets text fails with selector-timeout
+    after read_timeout; an HTTP error status fails like a plain fetch; the
+    browser survives both and is closed after."""
+    serve_policy(server, "/never", OLD, delay=0)
+    settings = Settings(read_timeout=2.0)
+    never = Source(
+        "v", "never", server.url("/never"), "other", extraction=Extraction(("#none",))
+    )
+    missing = Source("v", "missing", server.url("/missing"), "other")
+
+    async def scenario() -> list[FetchError]:
+        failures = []
+        async with Renderer(settings) as renderer:
+            for source in (never, missing):
+                with pytest.raises(FetchError) as caught:
+                    await renderer.fetch(source)
+                failures.append(caught.value)
+            assert renderer.launches == 1
+        return failures
+
+    timeout, not_found = asyncio.run(scenario())
+
+    assert timeout.reason == "selector-timeout"
+    assert "'#none' held no text after 2s" in str(timeout)
+    assert (not_found.reason, not_found.status) == ("http-404", 404)
+    assert leftovers() == set()
