@@ -170,6 +170,8 @@ class Settings:
     notify: tuple[str, ...] = ()
     notify_severity: str = "substantive"
     notify_failing_after: float = 86400.0
+    browser_path: str = "/usr/bin/chromium"
+    browser_pages: int = 4
 
 
 @dataclass(frozen=True)
@@ -526,10 +528,10 @@ def _read_settings(problems: list[str], table: object) -> Settings:
     reader = _Reader(problems, "settings", table)
     base = Settings()
     values: dict[str, Any] = {}
-    for key in ("user_agent", "notify_severity"):
+    for key in ("user_agent", "notify_severity", "browser_path"):
         if (value := reader.get(key, str)) is not None:
             values[key] = value
-    for key in ("concurrency", "per_host", "retries", "max_redirects"):
+    for key in ("concurrency", "per_host", "retries", "max_redirects", "browser_pages"):
         value = reader.get(key, int)
         if value is not None:
             if value < (0 if key == "retries" else 1):

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 # Media types a fetch accepts. Types outside TEXT_TYPES are fetched as bytes
 # with an empty ``Page.text``; their reader turns them into text later.
-SUPPORTED_TYPES: set[str] = set(TEXT_TYPES)
+SUPPORTED_TYPES: set[str] = {*TEXT_TYPES, "application/pdf"}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_STATUSES = frozenset({301, 308})
 # How much of an error page is read to look for challenge markers.

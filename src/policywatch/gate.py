@@ -57,17 +57,20 @@ def challenge_marker(raw: str) -> str | None:
     return match[0][:60] if match else None
 
 
-def check_page(raw: str, text: str, *, latest_text: str | None = None) -> None:
+def check_page(
+    raw: str, text: str, *, latest_text: str | None = None, rendered: bool = False
+) -> None:
     """Raise :class:`GateError` when the page is not the policy.
 
     ``raw`` is the page as fetched, ``text`` its normalized text and
     ``latest_text`` the text of the latest recorded version, if any.
+    ``rendered`` says the page is a DOM after its scripts ran in a browser.
     """
     short = len(text) < SHORT_TEXT_CHARS
     if short:
         _check_short(raw, text)
     if len(text.strip()) < MIN_TEXT_CHARS:
-        _check_thin(raw, text)
+        _check_thin(raw, text, rendered=rendered)
     if latest_text and len(text) < COLLAPSE_RATIO * len(latest_text):
         raise GateError(
             f"the text shrank from {len(latest_text)} to {len(text)} characters "
@@ -92,7 +95,7 @@ def _check_short(raw: str, text: str) -> None:
         )
 
 
-def _check_thin(raw: str, text: str) -> None:
+def _check_thin(raw: str, text: str, *, rendered: bool = False) -> None:
     """Empty and near-empty texts, telling a script-only shell apart."""
     chars = len(text.strip())
     if match := CLIENT_REDIRECT.search(raw) or CLIENT_REDIRECT.search(text):
@@ -102,7 +105,7 @@ def _check_thin(raw: str, text: str) -> None:
             "point the catalog at the page it leads to",
             reason="client-redirect",
         )
-    if SCRIPT_MARKERS.search(raw):
+    if not rendered and SCRIPT_MARKERS.search(raw):
         raise GateError(
             f"the page has {chars} characters of text until scripts run; "
             'it probably needs render = "browser"',
@@ -110,7 +113,8 @@ def _check_thin(raw: str, text: str) -> None:
         )
     if not chars:
         reason = "empty" if not raw.strip() else "no-text"
-        raise GateError("the page has no text", reason=reason)
+        after = " even after its scripts ran" if rendered else ""
+        raise GateError(f"the page has no text{after}", reason=reason)
     raise GateError(
         f"the page has only {chars} characters of text", reason="near-empty"
     )

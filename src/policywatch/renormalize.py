@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from policywatch import gate
+from policywatch import fetch, gate, pdf
 from policywatch.catalog import Source
 from policywatch.diff import make_diff
 from policywatch.errors import GateError, PolicywatchError
@@ -84,11 +84,11 @@ def _one(store: Store, source: Source, snapshots: Path | None) -> Renormalized:
             return Renormalized(key, "no-snapshot", release=latest.normalizer)
 
         raw, content_type = store.snapshot(latest.snapshot_id)
-        page = decode(raw, store.snapshot_headers(latest.snapshot_id))
-        text = normalize(page, content_type=content_type, extraction=source.extraction)
-        if text_hash(text) == latest.sha256:
-            return Renormalized(key, "unchanged", release=latest.normalizer)
+        headers = store.snapshot_headers(latest.snapshot_id)
         try:
+            page, text = _derive(raw, content_type, headers, source)
+            if text_hash(text) == latest.sha256:
+                return Renormalized(key, "unchanged", release=latest.normalizer)
             gate.check_page(page, text, latest_text=latest.text)
         except GateError as exc:
             return Renormalized(
@@ -128,15 +128,28 @@ def _technical_version(latest: StoredVersion, text: str) -> NewVersion:
     )
 
 
-def decode(raw: bytes, headers: dict[str, str]) -> str:
-    """The text of a stored raw page, decoded as it was when fetched: with
-    the charset its response named, else UTF-8."""
+def _derive(
+    raw: bytes, content_type: str, headers: dict[str, str], source: Source
+) -> tuple[str, str]:
+    """The decoded page and its text, made exactly as a check makes them."""
+    if content_type == pdf.MEDIA_TYPE:
+        text = pdf.extract_text(raw)
+        return "", normalize(
+            text, content_type="text/plain", extraction=source.extraction
+        )
+    page = decode(raw, headers, content_type)
+    return page, normalize(
+        page, content_type=content_type, extraction=source.extraction
+    )
+
+
+def decode(raw: bytes, headers: dict[str, str], media: str = "text/html") -> str:
+    """The text of a stored raw page, decoded as the fetch decoded it: with the
+    charset its response named, a byte-order mark or ``<meta charset>``."""
     content_type = next(
         (value for name, value in headers.items() if name.lower() == "content-type"),
         "",
     )
     match = CHARSET.search(content_type)
-    try:
-        return raw.decode(match.group(1) if match else "utf-8")
-    except (LookupError, UnicodeDecodeError):
-        return raw.decode("utf-8", errors="replace")
+    text, _ = fetch.decode(raw, match.group(1) if match else None, media)
+    return text
