@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from policywatch.errors import NotFoundError, StoreError
+from policywatch.store import migrate
 from policywatch.store.engine import make_engine
 from policywatch.store.models import (
     Base,
@@ -37,6 +38,8 @@ from policywatch.store.models import (
 )
 
 log = logging.getLogger(__name__)
+
+RECORD_TRIES = 3
 
 __all__ = [
     "Attempt",
@@ -145,9 +148,16 @@ class Store:
             self.create()
 
     def create(self) -> None:
-        """Create the tables that do not exist yet."""
+        """Create the database's tables, or bring them to the current schema."""
+        self.upgrade()
+
+    def upgrade(self) -> None:
+        """Apply the migrations the database lacks (see :mod:`.migrate`)."""
         try:
-            Base.metadata.create_all(self.engine)
+            if migrate.current(self.engine) != migrate.head():
+                migrate.upgrade(self.engine)
+        except migrate.MigrationError as exc:
+            raise StoreError(f"database {self.safe_url}: {exc}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot set up the database {self.safe_url}: {exc}"
@@ -260,6 +270,26 @@ class Store:
             row = self._latest_row(session, source.id)
             return self._stored(row, key) if row else None
 
+    def latest_versions(self) -> list[StoredVersion]:
+        """The newest version of every source that has one, by source key."""
+        with self.session() as session:
+            newest = (
+                select(VersionRow.source_id, func.max(VersionRow.seq).label("seq"))
+                .group_by(VersionRow.source_id)
+                .subquery()
+            )
+            rows = session.execute(
+                select(VersionRow, SourceRow)
+                .join(
+                    newest,
+                    (newest.c.source_id == VersionRow.source_id)
+                    & (newest.c.seq == VersionRow.seq),
+                )
+                .join(SourceRow, SourceRow.id == VersionRow.source_id)
+                .order_by(SourceRow.vendor_id, SourceRow.source_id)
+            )
+            return [self._stored(version, source.key) for version, source in rows]
+
     def versions(self, key: str) -> list[StoredVersion]:
         """Every version of ``vendor/source``, oldest first."""
         with self.session() as session:
@@ -306,14 +336,39 @@ class Store:
         data: bytes,
         **extra: Any,
     ) -> int:
+        """The id of the row holding ``data``, inserting it if new.
+
+        Safe when another transaction stores the same bytes at the same time
+        (the insert does nothing and the row is read back), and, on
+        PostgreSQL, the row is share-locked so retention cannot delete it
+        before this transaction commits.
+        """
         digest = sha256(data)
-        found = session.scalars(select(model.id).where(model.sha256 == digest)).first()
-        if found is not None:
-            return found
-        row = model(sha256=digest, body=compress(data), size=len(data), **extra)
-        session.add(row)
-        session.flush()
-        return row.id
+        insert = (
+            postgresql.insert
+            if self.engine.dialect.name == "postgresql"
+            else sqlite.insert
+        )
+        found = self._content_row(session, model, digest)
+        if found is None:
+            values = {"sha256": digest, "body": compress(data), "size": len(data)}
+            session.execute(
+                insert(model)
+                .values(**values, **extra)
+                .on_conflict_do_nothing(index_elements=["sha256"])
+            )
+            found = self._content_row(session, model, digest)
+        if found is None:
+            raise StoreError(f"could not store {model.__tablename__} {digest}")
+        return found
+
+    def _content_row(
+        self, session: Session, model: type[SnapshotRow] | type[TextRow], digest: str
+    ) -> int | None:
+        query = select(model.id).where(model.sha256 == digest)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(key_share=True, read=True)
+        return session.scalars(query).first()
 
     def record(
         self, key: str, attempt: Attempt, version: NewVersion | None = None
@@ -325,13 +380,18 @@ class Store:
         and a change, unless another process recorded a version since the
         caller read ``based_on`` (then nothing is written and ``conflict`` is set).
         """
-        try:
-            with self.session() as session:
-                return self._record(session, key, attempt, version)
-        except (IntegrityError, _Conflict):
-            # Another process recorded a version since the caller compared.
-            log.info("a version of %s was recorded concurrently; comparing again", key)
-            return Recorded(outcome="changed", conflict=True)
+        for _ in range(RECORD_TRIES):
+            try:
+                with self.session() as session:
+                    return self._record(session, key, attempt, version)
+            except (IntegrityError, _Conflict):
+                if version is not None:
+                    # Another process recorded a version since the caller
+                    # compared: the caller must diff against the new latest.
+                    log.info("a version of %s was recorded concurrently", key)
+                    return Recorded(outcome="changed", conflict=True)
+                log.info("recording a check of %s collided; trying again", key)
+        raise StoreError(f"could not record the check of {key}: it kept colliding")
 
     def _record(
         self, session: Session, key: str, attempt: Attempt, version: NewVersion | None
@@ -397,7 +457,7 @@ class Store:
             technical=version.technical,
             diff=version.diff,
             triage=version.triage,
-            state="closed" if version.technical else "open",
+            state="technical" if version.technical else "open",
             created_at=attempt.started_at,
         )
         session.add(change)
