@@ -7,8 +7,11 @@ their commands on :data:`main`. Nothing in the library imports this package.
 from __future__ import annotations
 
 from policywatch.cli import check as _check  # noqa: F401
+from policywatch.cli import db as _db  # noqa: F401
+from policywatch.cli import gc as _gc  # noqa: F401
 from policywatch.cli import history as _history  # noqa: F401
 from policywatch.cli import report as _report  # noqa: F401
+from policywatch.cli import snapshots as _snapshots  # noqa: F401
 from policywatch.cli import sources as _sources  # noqa: F401
 from policywatch.cli.app import main
 

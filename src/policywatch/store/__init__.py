@@ -301,6 +301,15 @@ class Store:
             )
             return [self._stored(row, key) for row in rows]
 
+    def changes_of(self, key: str) -> dict[int, ChangeRow]:
+        """The changes of ``vendor/source``, by the id of the version each led to."""
+        with self.session() as session:
+            source = self._source(session, key)
+            rows = session.scalars(
+                select(ChangeRow).where(ChangeRow.source_id == source.id)
+            )
+            return {row.to_version_id: row for row in rows}
+
     def version_at(self, key: str, when: dt.datetime) -> StoredVersion:
         """The version of ``vendor/source`` that was current at ``when``."""
         with self.session() as session:
