@@ -180,8 +180,12 @@ class Store:
         try:
             with session.begin():
                 yield session
+        except IntegrityError:
+            raise  # a concurrent write; record() handles it
         except OperationalError as exc:
             raise StoreError(f"database {self.safe_url}: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {self.safe_url}: {exc}") from exc
         finally:
             session.close()
 
