@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -31,8 +32,10 @@ def is_ordered_subset(recorded: list[str], served: list[str]) -> bool:
 
 
 def kill_rounds(scenario: Scenario, rng: random.Random) -> tuple[int, list[str]]:
-    """Round 0 runs to the end; later rounds are killed at a random moment
-    of a run's length. Returns the number of rounds and a log of them."""
+    """Round 0 runs to the end. Later rounds are killed: even ones at a random
+    moment of a run's length (start-up, fetching or recording), odd ones at a
+    random moment once the check has begun recording. Returns the number of
+    rounds and a log of them."""
     store = Store(scenario.db_url)
     scenario.serve(0)
     started = time.monotonic()
@@ -45,20 +48,30 @@ def kill_rounds(scenario: Scenario, rng: random.Random) -> tuple[int, list[str]]
         scenario.serve(round_)
         attempts = store.count(FetchAttemptRow)
         check = scenario.start_check()
-        delay = rng.uniform(0.2, 1.1) * length
-        time.sleep(delay)
+        if round_ % 2:
+            _wait_for_recording(store, check, attempts)
+            time.sleep(rng.uniform(0, 0.5))
+        else:
+            time.sleep(rng.uniform(0.2, 1.1) * length)
         killed = check.poll() is None
         if killed:
             os.kill(check.pid, signal.SIGKILL)
         check.wait(timeout=300)
         done = store.count(FetchAttemptRow) - attempts
         log.append(
-            f"round {round_}: {'killed' if killed else 'ended'} at "
-            f"{delay:.2f}s, {done}/{scenario.count} sources recorded"
+            f"round {round_}: {'killed' if killed else 'ended'}, "
+            f"{done}/{scenario.count} sources recorded"
         )
         round_ += 1
     store.close()
     return round_, log
+
+
+def _wait_for_recording(
+    store: Store, check: subprocess.Popen[bytes], attempts: int
+) -> None:
+    while check.poll() is None and store.count(FetchAttemptRow) == attempts:
+        time.sleep(0.02)
 
 
 @pytest.mark.slow
@@ -93,5 +106,6 @@ def test_killed_checks_lose_and_duplicate_nothing(
     assert len(clean.latest_versions()) == scenario.count
     assert integrity.check(store) == [], context
     assert sum("killed" in line for line in log) >= MIN_ROUNDS // 2, context
+    print(context)
     store.close()
     clean.close()
