@@ -12,7 +12,8 @@ three scenarios:
   noisy      every day's body differs in markup only (a nonce and a token), so
              every fetch is a new raw page, while the text stays the same
   noisy+gc   as noisy, with `policywatch gc` (default policy: attempts 90 days,
-             unversioned raw pages 30 days) run daily
+             unversioned raw pages 30 days) run daily, and on PostgreSQL a
+             weekly VACUUM standing in for autovacuum
 
 Reported: bytes the database holds per source per year, against a baseline
 measured in the same run: the raw bodies of the year as fetched (365 pages).
@@ -100,12 +101,25 @@ def simulate(url: str, sources: int, *, noisy: bool, gc: bool) -> int:
             record(store, key, raw, texts[s, month], now)
         if gc:
             collect(store, now=now)
+            if day % 7 == 6:
+                _vacuum(store)
 
     used = database_bytes(store) - empty
     versions = sum(len(store.versions(k)) for k in keys)
     assert versions == 13 * sources, versions
     store.close()
     return used
+
+
+def _vacuum(store: Store) -> None:
+    """On PostgreSQL, what autovacuum does between two daily runs: make the
+    space of deleted rows reusable (the file does not shrink)."""
+    if store.engine.dialect.name != "postgresql":
+        return
+    with store.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            "VACUUM"
+        )
 
 
 def record(store: Store, key: str, raw: bytes, text: str, now: dt.datetime) -> None:
@@ -163,6 +177,8 @@ def main() -> None:
                     else _postgres_database(admin or "")
                 )
                 used = simulate(url, args.sources, noisy=noisy_, gc=gc)
+                if backend == "postgresql":
+                    _drop_database(admin or "", url)
             per_source = used / args.sources
             results.append(
                 {
@@ -192,6 +208,15 @@ def _postgres_database(admin: str) -> str:
     with psycopg.connect(libpq.render_as_string(False), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return libpq.set(database=name).render_as_string(False)
+
+
+def _drop_database(admin: str, url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    libpq = make_url(admin).set(drivername="postgresql")
+    with psycopg.connect(libpq.render_as_string(False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 
+from policywatch.cli import main
 from policywatch.store import Store, integrity
 from tests.store_helpers import DAY, T0, record_text
 
@@ -104,3 +106,18 @@ def test_an_old_schema_is_reported(
     with `db upgrade`."""
     monkeypatch.setattr("policywatch.store.migrate.HEAD", "0099")
     assert any("db upgrade" in p for p in integrity.check(history))
+
+
+def test_db_check_command(history: Store, db_url: str) -> None:
+    """`policywatch db check` exits 0 on a sound store and 1 with one line
+    per problem on a broken one."""
+    runner = CliRunner()
+    env = {"POLICYWATCH_DB": db_url}
+
+    sound = runner.invoke(main, ["db", "check", "--deep"], env=env)
+    sabotage(history, "DELETE FROM changes WHERE to_version_id = 3")
+    broken = runner.invoke(main, ["db", "check"], env=env)
+
+    assert sound.exit_code == 0 and "sound (sources: 1, versions: 3" in sound.output
+    assert broken.exit_code == 1
+    assert "acme/terms: version 3 has no change leading to it" in broken.output
