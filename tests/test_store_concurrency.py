@@ -1,15 +1,19 @@
 """Two checks at once on one database, SQLite or PostgreSQL, record each
-version exactly once: no duplicate, no loss."""
+version exactly once: no duplicate, no loss; and sources storing the same
+bytes at once share one row without colliding."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from policywatch.store import Store, integrity
-from policywatch.store.models import ChangeRow, VersionRow
+from policywatch.store.models import ChangeRow, SnapshotRow, TextRow, VersionRow
 from tests.server import PageServer
+from tests.store_helpers import record_text
 from tests.store_scenario import Scenario
 
 ROUNDS = 2
@@ -38,3 +42,23 @@ def test_two_processes_record_each_version_once(
     assert store.count(ChangeRow) == store.count(VersionRow) - scenario.count
     assert integrity.check(store, deep=True) == []
     store.close()
+
+
+def test_sources_storing_the_same_page_at_once(store: Store) -> None:
+    """Eight threads recording the same page and text for eight sources at
+    once all succeed, and the page and text are stored once."""
+    keys = [f"mirror{i}/terms" for i in range(8)]
+    store.sync_sources([(*k.split("/"), "http://127.0.0.1/m", "terms") for k in keys])
+    barrier = threading.Barrier(len(keys))
+
+    def record(key: str) -> int | None:
+        barrier.wait()
+        return record_text(store, key, "shared text", raw="<p>shared</p>")
+
+    with ThreadPoolExecutor(len(keys)) as pool:
+        versions = list(pool.map(record, keys))
+
+    assert all(versions)
+    assert store.count(SnapshotRow) == 1
+    assert store.count(TextRow) == 1
+    assert store.count(VersionRow) == len(keys)
