@@ -5,6 +5,7 @@ SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -203,3 +204,18 @@ def test_unknown_source_is_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError, match="nobody/nothing"):
         store.versions("nobody/nothing")
     assert store.latest("nobody/nothing") is None
+
+
+def test_reading_does_not_wait_for_a_check(sourced: Store) -> None:
+    """While a check's transaction is open and has written, a reader in
+    another thread gets the last committed history at once (on SQLite it
+    would otherwise wait for the write lock)."""
+    check(sourced, "one")
+
+    with sourced.session() as writing, ThreadPoolExecutor(1) as pool:
+        writing.add(FetchAttemptRow(source_id=1, outcome="fetched"))
+        writing.flush()
+        reading = pool.submit(sourced.versions, KEY)
+        texts = [v.text for v in reading.result(timeout=20)]
+
+    assert texts == ["one"]

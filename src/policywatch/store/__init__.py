@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from policywatch.errors import NotFoundError, StoreError
 from policywatch.store import migrate
-from policywatch.store.engine import make_engine
+from policywatch.store.engine import READ_ONLY, make_engine
 from policywatch.store.models import (
     Base,
     ChangeRow,
@@ -173,12 +173,18 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on
-        error, with database errors turned into :class:`StoreError`."""
+        error, with database errors turned into :class:`StoreError`.
+
+        On SQLite a ``read_only`` session starts with a plain BEGIN, so it
+        reads a consistent snapshot without waiting for a running check.
+        """
         session = self._sessions()
         try:
             with session.begin():
+                if read_only:
+                    session.connection(execution_options={READ_ONLY: True})
                 yield session
         except IntegrityError:
             raise  # a concurrent write; record() handles it
@@ -230,12 +236,12 @@ class Store:
 
     def source_state(self, key: str) -> SourceRow:
         """The store's row for ``vendor/source`` (validators, schedule, failures)."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return self._source(session, key)
 
     def source_states(self) -> list[SourceRow]:
         """Every source row the store holds."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return list(session.scalars(select(SourceRow).order_by(SourceRow.id)))
 
     # -- versions ----------------------------------------------------------
@@ -266,7 +272,7 @@ class Store:
 
     def latest(self, key: str) -> StoredVersion | None:
         """The newest version of ``vendor/source``, or None before the first."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             try:
                 source = self._source(session, key)
             except NotFoundError:
@@ -276,7 +282,7 @@ class Store:
 
     def latest_versions(self) -> list[StoredVersion]:
         """The newest version of every source that has one, by source key."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             newest = (
                 select(VersionRow.source_id, func.max(VersionRow.seq).label("seq"))
                 .group_by(VersionRow.source_id)
@@ -296,7 +302,7 @@ class Store:
 
     def versions(self, key: str) -> list[StoredVersion]:
         """Every version of ``vendor/source``, oldest first."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             source = self._source(session, key)
             rows = session.scalars(
                 select(VersionRow)
@@ -307,7 +313,7 @@ class Store:
 
     def changes_of(self, key: str) -> dict[int, ChangeRow]:
         """The changes of ``vendor/source``, by the id of the version each led to."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             source = self._source(session, key)
             rows = session.scalars(
                 select(ChangeRow).where(ChangeRow.source_id == source.id)
@@ -316,7 +322,7 @@ class Store:
 
     def version_at(self, key: str, when: dt.datetime) -> StoredVersion:
         """The version of ``vendor/source`` that was current at ``when``."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             source = self._source(session, key)
             row = session.scalars(
                 select(VersionRow)
@@ -334,7 +340,7 @@ class Store:
 
     def snapshot(self, snapshot_id: int) -> tuple[bytes, str]:
         """The raw page (body, content type) stored under ``snapshot_id``."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             row = session.get(SnapshotRow, snapshot_id)
             if row is None:
                 raise NotFoundError(f"no snapshot {snapshot_id}")
@@ -484,7 +490,7 @@ class Store:
         self, *, state: str | None = None, technical: bool = False
     ) -> list[ChangeRow]:
         """Recorded changes, newest first, with their versions loaded."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             query = select(ChangeRow).order_by(ChangeRow.id.desc())
             if state is not None:
                 query = query.where(ChangeRow.state == state)
@@ -497,7 +503,7 @@ class Store:
 
     def change(self, change_id: int) -> ChangeRow:
         """One change, with its source and versions loaded."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             row = session.get(ChangeRow, change_id)
             if row is None:
                 raise NotFoundError(f"no change {change_id}")
@@ -506,7 +512,7 @@ class Store:
 
     def reviews(self, change_id: int) -> list[ReviewRow]:
         """The decisions recorded on a change, oldest first."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return list(
                 session.scalars(
                     select(ReviewRow)
@@ -517,13 +523,13 @@ class Store:
 
     def last_verified(self, vendor_id: str) -> dt.datetime | None:
         """When a reviewer last confirmed this vendor's verdict."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             row = session.get(VendorStateRow, vendor_id)
             return row.last_verified_at if row else None
 
     def attempts(self, key: str, limit: int = 20) -> list[FetchAttemptRow]:
         """The latest fetch attempts of a source, newest first."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             source = self._source(session, key)
             return list(
                 session.scalars(
@@ -536,5 +542,5 @@ class Store:
 
     def count(self, model: type[Base]) -> int:
         """How many rows a table holds."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)

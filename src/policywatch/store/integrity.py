@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import aliased
 
 from policywatch.store import Store, migrate, sha256
+from policywatch.store.engine import READ_ONLY
 from policywatch.store.models import (
     ChangeRow,
     SnapshotRow,
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 def check(store: Store, *, deep: bool = False) -> list[str]:
     """Every problem found, one sentence each; empty when the store is sound."""
     with store.engine.connect() as connection:
+        # Reads one consistent state, without stopping checks that are running.
+        connection.execution_options(**{READ_ONLY: True})
         problems = list(_schema(store))
         if connection.dialect.name == "sqlite":
             problems += _sqlite_file(connection)
