@@ -140,6 +140,7 @@ def test_a_database_newer_than_the_package_is_refused(db_url: str) -> None:
         Store(db_url)
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_database_at_once(db_url: str) -> None:
     """Three processes opening the same empty database at once all succeed,
     and the schema is made once."""
