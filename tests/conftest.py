@@ -14,6 +14,8 @@ import pytest
 
 from tests.server import PageServer
 
+pytest_plugins = ["tests.databases"]
+
 CORPUS = Path(__file__).parent / "data" / "corpus"
 
 

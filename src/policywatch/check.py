@@ -220,7 +220,9 @@ class Checker:
             latest = self.store.latest(key)
         else:
             raise PolicywatchError(f"{key}: versions kept being recorded concurrently")
-        if recorded.outcome in ("new", "changed") and self.snapshots is not None:
+        if self.snapshots is not None:
+            # Also when unchanged: a run killed between the commit and the
+            # file write left the file behind the store; this catches it up.
             write_snapshot(self.snapshots, key, text)
         return self._result(source, recorded, attempt, version)
 

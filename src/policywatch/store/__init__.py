@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from policywatch.errors import NotFoundError, StoreError
-from policywatch.store.engine import make_engine
+from policywatch.store import migrate
+from policywatch.store.engine import READ_ONLY, make_engine
 from policywatch.store.models import (
     Base,
     ChangeRow,
@@ -37,6 +38,8 @@ from policywatch.store.models import (
 )
 
 log = logging.getLogger(__name__)
+
+RECORD_TRIES = 3
 
 __all__ = [
     "Attempt",
@@ -145,9 +148,16 @@ class Store:
             self.create()
 
     def create(self) -> None:
-        """Create the tables that do not exist yet."""
+        """Create the database's tables, or bring them to the current schema."""
+        self.upgrade()
+
+    def upgrade(self) -> None:
+        """Apply the migrations the database lacks (see :mod:`.migrate`)."""
         try:
-            Base.metadata.create_all(self.engine)
+            if migrate.current(self.engine) != migrate.head():
+                migrate.upgrade(self.engine)
+        except migrate.MigrationError as exc:
+            raise StoreError(f"database {self.safe_url}: {exc}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot set up the database {self.safe_url}: {exc}"
@@ -163,15 +173,25 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on
-        error, with database errors turned into :class:`StoreError`."""
+        error, with database errors turned into :class:`StoreError`.
+
+        On SQLite a ``read_only`` session starts with a plain BEGIN, so it
+        reads a consistent snapshot without waiting for a running check.
+        """
         session = self._sessions()
         try:
             with session.begin():
+                if read_only:
+                    session.connection(execution_options={READ_ONLY: True})
                 yield session
+        except IntegrityError:
+            raise  # a concurrent write; record() handles it
         except OperationalError as exc:
             raise StoreError(f"database {self.safe_url}: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {self.safe_url}: {exc}") from exc
         finally:
             session.close()
 
@@ -216,12 +236,12 @@ class Store:
 
     def source_state(self, key: str) -> SourceRow:
         """The store's row for ``vendor/source`` (validators, schedule, failures)."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return self._source(session, key)
 
     def source_states(self) -> list[SourceRow]:
         """Every source row the store holds."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return list(session.scalars(select(SourceRow).order_by(SourceRow.id)))
 
     # -- versions ----------------------------------------------------------
@@ -252,7 +272,7 @@ class Store:
 
     def latest(self, key: str) -> StoredVersion | None:
         """The newest version of ``vendor/source``, or None before the first."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             try:
                 source = self._source(session, key)
             except NotFoundError:
@@ -260,9 +280,29 @@ class Store:
             row = self._latest_row(session, source.id)
             return self._stored(row, key) if row else None
 
+    def latest_versions(self) -> list[StoredVersion]:
+        """The newest version of every source that has one, by source key."""
+        with self.session(read_only=True) as session:
+            newest = (
+                select(VersionRow.source_id, func.max(VersionRow.seq).label("seq"))
+                .group_by(VersionRow.source_id)
+                .subquery()
+            )
+            rows = session.execute(
+                select(VersionRow, SourceRow)
+                .join(
+                    newest,
+                    (newest.c.source_id == VersionRow.source_id)
+                    & (newest.c.seq == VersionRow.seq),
+                )
+                .join(SourceRow, SourceRow.id == VersionRow.source_id)
+                .order_by(SourceRow.vendor_id, SourceRow.source_id)
+            )
+            return [self._stored(version, source.key) for version, source in rows]
+
     def versions(self, key: str) -> list[StoredVersion]:
         """Every version of ``vendor/source``, oldest first."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             source = self._source(session, key)
             rows = session.scalars(
                 select(VersionRow)
@@ -271,9 +311,18 @@ class Store:
             )
             return [self._stored(row, key) for row in rows]
 
+    def changes_of(self, key: str) -> dict[int, ChangeRow]:
+        """The changes of ``vendor/source``, by the id of the version each led to."""
+        with self.session(read_only=True) as session:
+            source = self._source(session, key)
+            rows = session.scalars(
+                select(ChangeRow).where(ChangeRow.source_id == source.id)
+            )
+            return {row.to_version_id: row for row in rows}
+
     def version_at(self, key: str, when: dt.datetime) -> StoredVersion:
         """The version of ``vendor/source`` that was current at ``when``."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             source = self._source(session, key)
             row = session.scalars(
                 select(VersionRow)
@@ -291,7 +340,7 @@ class Store:
 
     def snapshot(self, snapshot_id: int) -> tuple[bytes, str]:
         """The raw page (body, content type) stored under ``snapshot_id``."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             row = session.get(SnapshotRow, snapshot_id)
             if row is None:
                 raise NotFoundError(f"no snapshot {snapshot_id}")
@@ -318,14 +367,39 @@ class Store:
         data: bytes,
         **extra: Any,
     ) -> int:
+        """The id of the row holding ``data``, inserting it if new.
+
+        Safe when another transaction stores the same bytes at the same time
+        (the insert does nothing and the row is read back), and, on
+        PostgreSQL, the row is share-locked so retention cannot delete it
+        before this transaction commits.
+        """
         digest = sha256(data)
-        found = session.scalars(select(model.id).where(model.sha256 == digest)).first()
-        if found is not None:
-            return found
-        row = model(sha256=digest, body=compress(data), size=len(data), **extra)
-        session.add(row)
-        session.flush()
-        return row.id
+        insert = (
+            postgresql.insert
+            if self.engine.dialect.name == "postgresql"
+            else sqlite.insert
+        )
+        found = self._content_row(session, model, digest)
+        if found is None:
+            values = {"sha256": digest, "body": compress(data), "size": len(data)}
+            session.execute(
+                insert(model)
+                .values(**values, **extra)
+                .on_conflict_do_nothing(index_elements=["sha256"])
+            )
+            found = self._content_row(session, model, digest)
+        if found is None:
+            raise StoreError(f"could not store {model.__tablename__} {digest}")
+        return found
+
+    def _content_row(
+        self, session: Session, model: type[SnapshotRow] | type[TextRow], digest: str
+    ) -> int | None:
+        query = select(model.id).where(model.sha256 == digest)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(key_share=True, read=True)
+        return session.scalars(query).first()
 
     def record(
         self, key: str, attempt: Attempt, version: NewVersion | None = None
@@ -337,13 +411,18 @@ class Store:
         and a change, unless another process recorded a version since the
         caller read ``based_on`` (then nothing is written and ``conflict`` is set).
         """
-        try:
-            with self.session() as session:
-                return self._record(session, key, attempt, version)
-        except (IntegrityError, _Conflict):
-            # Another process recorded a version since the caller compared.
-            log.info("a version of %s was recorded concurrently; comparing again", key)
-            return Recorded(outcome="changed", conflict=True)
+        for _ in range(RECORD_TRIES):
+            try:
+                with self.session() as session:
+                    return self._record(session, key, attempt, version)
+            except (IntegrityError, _Conflict):
+                if version is not None:
+                    # Another process recorded a version since the caller
+                    # compared: the caller must diff against the new latest.
+                    log.info("a version of %s was recorded concurrently", key)
+                    return Recorded(outcome="changed", conflict=True)
+                log.info("recording a check of %s collided; trying again", key)
+        raise StoreError(f"could not record the check of {key}: it kept colliding")
 
     def _record(
         self, session: Session, key: str, attempt: Attempt, version: NewVersion | None
@@ -428,7 +507,7 @@ class Store:
         self, *, state: str | None = None, technical: bool = False
     ) -> list[ChangeRow]:
         """Recorded changes, newest first, with their versions loaded."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             query = select(ChangeRow).order_by(ChangeRow.id.desc())
             if state is not None:
                 query = query.where(ChangeRow.state == state)
@@ -441,7 +520,7 @@ class Store:
 
     def change(self, change_id: int) -> ChangeRow:
         """One change, with its source and versions loaded."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             row = session.get(ChangeRow, change_id)
             if row is None:
                 raise NotFoundError(f"no change {change_id}")
@@ -450,7 +529,7 @@ class Store:
 
     def reviews(self, change_id: int) -> list[ReviewRow]:
         """The decisions recorded on a change, oldest first."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return list(
                 session.scalars(
                     select(ReviewRow)
@@ -461,13 +540,13 @@ class Store:
 
     def last_verified(self, vendor_id: str) -> dt.datetime | None:
         """When a reviewer last confirmed this vendor's verdict."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             row = session.get(VendorStateRow, vendor_id)
             return row.last_verified_at if row else None
 
     def attempts(self, key: str, limit: int = 20) -> list[FetchAttemptRow]:
         """The latest fetch attempts of a source, newest first."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             source = self._source(session, key)
             return list(
                 session.scalars(
@@ -480,5 +559,5 @@ class Store:
 
     def count(self, model: type[Base]) -> int:
         """How many rows a table holds."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)

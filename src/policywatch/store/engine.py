@@ -16,6 +16,8 @@ from policywatch.errors import StoreError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+# Execution option marking a connection whose transaction only reads.
+READ_ONLY = "policywatch_read_only"
 
 
 def make_engine(url: str) -> Engine:
@@ -55,6 +57,8 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader in WAL mode needs no lock: it sees the last commit.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

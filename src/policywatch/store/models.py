@@ -130,8 +130,12 @@ class FetchAttemptRow(Base):
     message: Mapped[str | None] = mapped_column(Text)
     final_url: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
-    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
-    version_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"))
+    snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("snapshots.id"), index=True
+    )
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("versions.id"), index=True
+    )
 
 
 class VersionRow(Base):
@@ -143,8 +147,10 @@ class VersionRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     seq: Mapped[int] = mapped_column(Integer)
-    text_id: Mapped[int] = mapped_column(ForeignKey("texts.id"))
-    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    text_id: Mapped[int] = mapped_column(ForeignKey("texts.id"), index=True)
+    snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("snapshots.id"), index=True
+    )
     normalizer: Mapped[int] = mapped_column(Integer)
     technical: Mapped[bool] = mapped_column(Boolean, default=False)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -157,9 +163,13 @@ class ChangeRow(Base):
     """The step from one version to the next, with its diff and triage."""
 
     __tablename__ = "changes"
+    __table_args__ = (
+        # Versions form a line: each version is the start of at most one change.
+        Index("ix_changes_from_version_id", "from_version_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
     from_version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
     to_version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), unique=True)
     severity: Mapped[str] = mapped_column(String(20))
@@ -180,7 +190,7 @@ class ReviewRow(Base):
     __tablename__ = "reviews"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"))
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"), index=True)
     decision: Mapped[str] = mapped_column(String(30))
     author: Mapped[str] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
