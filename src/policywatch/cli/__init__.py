@@ -7,9 +7,9 @@ their commands on :data:`main`. Nothing in the library imports this package.
 from __future__ import annotations
 
 from policywatch.cli import check as _check  # noqa: F401
+from policywatch.cli import db as _db  # noqa: F401
 from policywatch.cli import demo as _demo  # noqa: F401
 from policywatch.cli import diff as _diff  # noqa: F401
-from policywatch.cli import db as _db  # noqa: F401
 from policywatch.cli import gc as _gc  # noqa: F401
 from policywatch.cli import history as _history  # noqa: F401
 from policywatch.cli import renormalize as _renormalize  # noqa: F401
