@@ -157,8 +157,9 @@ def test_real_pair_passages_sit_under_their_sections() -> None:
     new = normalize(corpus_page(f"{base}/2025-08-29T00-32-01Z").decode())
     diff = make_diff(old, new)
     assert old_side(diff) == old and new_side(diff) == new
-    assert diff.passages[0].line_after == 0  # a note added above the title
-    assert all(p.path for p in diff.passages[1:])
+    # The effective date under the title changed, and a note was added.
+    assert diff.passages[0].path == ["# Consumer Terms of Service"]
+    assert all(p.path for p in diff.passages)
     inserted = " ".join(t for p in diff.passages for op, t in p.words if op == INSERT)
     assert "train" in inserted
 

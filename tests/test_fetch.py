@@ -279,11 +279,14 @@ def test_content_types(server: PageServer, media: str, accepted: bool) -> None:
         assert media in str(error)
 
 
-def test_undeclared_pdf_is_sniffed(server: PageServer) -> None:
-    """A PDF sent without a Content-Type is still an unsupported type."""
-    url = server.serve("/p", b"%PDF-1.4\n...", headers={})
+def test_undeclared_types_are_sniffed(server: PageServer) -> None:
+    """A body sent without a Content-Type is sniffed: a PDF is fetched as a
+    PDF, binary data is an unsupported type."""
+    pdf_url = server.serve("/p", b"%PDF-1.4\n...", headers={})
+    binary_url = server.serve("/b", b"\x89PNG\r\n\x1a\n\x00\x00", headers={})
 
-    assert failure(url).reason == "unsupported-content-type"
+    assert fetch(pdf_url).content_type == "application/pdf"
+    assert failure(binary_url).reason == "unsupported-content-type"
 
 
 @pytest.mark.parametrize(

@@ -171,6 +171,7 @@ def _route(server: PageServer, path: str = "/watched", **kwargs: object) -> None
     server.routes[path] = Route(**kwargs)  # type: ignore[arg-type]
 
 
+PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
 FAULTS: dict[str, tuple[Callable[[PageServer], None], str, int | None]] = {
     "500": (lambda s: s.serve("/watched", "oops", status=500), "http-500", 500),
     "429": (lambda s: s.serve("/watched", "slow down", status=429), "http-429", 429),
@@ -219,11 +220,19 @@ FAULTS: dict[str, tuple[Callable[[PageServer], None], str, int | None]] = {
     "empty-200": (lambda s: s.serve("/watched", b""), "empty", 200),
     "script-shell": (lambda s: s.serve("/watched", SHELL), "script-shell", 200),
     "collapsed": (lambda s: s.serve("/watched", SHORT), "collapsed", 200),
-    "pdf": (
+    # PDFs are read (policywatch.pdf); one with no readable text still fails.
+    "broken-pdf": (
         lambda s: s.serve(
             "/watched",
             b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
             headers={"Content-Type": "application/pdf"},
+        ),
+        "pdf-unreadable",
+        200,
+    ),
+    "image": (
+        lambda s: s.serve(
+            "/watched", PNG_HEADER, headers={"Content-Type": "image/png"}
         ),
         "unsupported-content-type",
         200,

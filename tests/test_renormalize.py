@@ -131,7 +131,8 @@ def test_a_text_that_fails_the_gate_is_not_recorded(
     status, result = renormalize(workspace)
     assert status == 4
     assert result["outcome"] == "failed"
-    assert "no text" in str(result["error"])
+    assert ".no-such-element" in str(result["error"])
+    assert "match nothing" in str(result["error"])
     assert len(Store(workspace.db_url).versions(KEY)) == 1
 
 

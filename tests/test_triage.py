@@ -217,12 +217,19 @@ def corpus_pair(base: str, old: str, new: str) -> tuple[str, str]:
             "2025-08-14T12-33-13Z",
             "cosmetic",
         ),
-        # Contact addresses de-obfuscated, a heading level changed.
+        # Only the effective date moved, in two places.
         (
-            "xai-grok/privacy-policy",
-            "2024-04-30T00-31-33Z",
-            "2024-08-28T18-33-07Z",
+            "openai-chatgpt/privacy-policy-rest-of-world",
+            "2023-11-15T00-30-30Z",
+            "2023-12-02T06-30-28Z",
             "minor",
+        ),
+        # A rewritten prohibited-use policy that now mentions consent.
+        (
+            "google-gemini/generative-ai-prohibited-use-policy",
+            "2024-12-17T12-31-23Z",
+            "2024-12-18T00-31-23Z",
+            "substantive",
         ),
         # A table of EEA legal bases added.
         (

@@ -194,6 +194,7 @@ class Checker:
                 text,
                 latest_text=latest.text if latest else None,
                 rendered=source.render == "browser",
+                select=source.extraction.select,
             )
         except GateError as exc:
             attempt.outcome, attempt.reason, attempt.message = (

@@ -58,14 +58,26 @@ def challenge_marker(raw: str) -> str | None:
 
 
 def check_page(
-    raw: str, text: str, *, latest_text: str | None = None, rendered: bool = False
+    raw: str,
+    text: str,
+    *,
+    latest_text: str | None = None,
+    rendered: bool = False,
+    select: tuple[str, ...] = (),
 ) -> None:
     """Raise :class:`GateError` when the page is not the policy.
 
     ``raw`` is the page as fetched, ``text`` its normalized text and
     ``latest_text`` the text of the latest recorded version, if any.
-    ``rendered`` says the page is a DOM after its scripts ran in a browser.
+    ``rendered`` says the page is a DOM after its scripts ran in a browser;
+    ``select`` the source's selectors, named when they matched nothing.
     """
+    if select and not text.strip() and raw.strip():
+        raise GateError(
+            f"the source's select selectors ({', '.join(select)}) match nothing "
+            "on the page; its layout may have changed",
+            reason="selector-empty",
+        )
     short = len(text) < SHORT_TEXT_CHARS
     if short:
         _check_short(raw, text)

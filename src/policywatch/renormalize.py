@@ -89,7 +89,9 @@ def _one(store: Store, source: Source, snapshots: Path | None) -> Renormalized:
             page, text = _derive(raw, content_type, headers, source)
             if text_hash(text) == latest.sha256:
                 return Renormalized(key, "unchanged", release=latest.normalizer)
-            gate.check_page(page, text, latest_text=latest.text)
+            gate.check_page(
+                page, text, latest_text=latest.text, select=source.extraction.select
+            )
         except GateError as exc:
             return Renormalized(
                 key, "failed", release=latest.normalizer, error=str(exc)
