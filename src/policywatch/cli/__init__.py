@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from policywatch.cli import check as _check  # noqa: F401
 from policywatch.cli import demo as _demo  # noqa: F401
+from policywatch.cli import export as _export  # noqa: F401
 from policywatch.cli import history as _history  # noqa: F401
 from policywatch.cli import report as _report  # noqa: F401
+from policywatch.cli import review as _review  # noqa: F401
 from policywatch.cli import sources as _sources  # noqa: F401
 from policywatch.cli.app import main
 
