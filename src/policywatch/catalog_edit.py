@@ -149,7 +149,10 @@ def _insert_after_last_key(source: Table, array: Array) -> None:
         (index for index, (name, _) in enumerate(body) if name is not None),
         default=-1,
     )
-    source.value._insert_at(position + 1, "ignore", array)
+    if position + 1 >= len(body):
+        source.append("ignore", array)
+    else:
+        source.value._insert_at(position + 1, "ignore", array)
 
 
 def _check_edit(

@@ -254,9 +254,13 @@ def _print_claims(app: App, found: reviews.ChangeDetail) -> None:
 def _print_passages(app: App, found: reviews.ChangeDetail) -> None:
     passages = found.diff.passages
     app.out.print()
-    app.out.print(Text(f"{len(passages)} changed passages", "bold"))
+    plural = "" if len(passages) == 1 else "s"
+    app.out.print(Text(f"{len(passages)} changed passage{plural}", "bold"))
     if found.terms:
         app.out.print(Text(f"watched terms: {', '.join(found.terms)}", "yellow"))
+    # Without colour (a pipe, a file, NO_COLOR), changed words are marked
+    # [-removed-] and {+added+}.
+    plain = app.out.color_system is None
     for passage in passages:
         app.out.print()
         if passage.heading:
@@ -266,9 +270,9 @@ def _print_passages(app: App, found: reviews.ChangeDetail) -> None:
             if op == EQUAL:
                 line.append(words)
             elif op == DELETE:
-                line.append(words, "red strike")
+                line.append(f"[-{words}-]" if plain else words, "red strike")
             elif op == INSERT:
-                line.append(words, "green underline")
+                line.append(f"{{+{words}+}}" if plain else words, "green underline")
         app.out.print(line)
 
 
