@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import click
-from rich.table import Table
 from rich.text import Text
 
 from policywatch import review as reviews
@@ -21,7 +20,6 @@ SEVERITY_STYLE = {
     "cosmetic": "dim",
 }
 STATE_STYLE = {"open": "bold", "verdict-update-needed": "magenta"}
-COLUMNS = ("change", "severity", "state", "source", "recorded (UTC)", "claims at risk")
 
 
 @main.group(invoke_without_command=True)
@@ -48,19 +46,33 @@ def review(ctx: click.Context, as_json: bool, every_state: bool) -> None:
     if not found:
         app.out.print("no changes await review")
         return
-    table = Table(box=None, pad_edge=False)
-    for column in COLUMNS:
-        table.add_column(column)
+    _print_list(app, found)
+
+
+def _print_list(app: App, found: list[reviews.ChangeSummary]) -> None:
+    # Plain columns rather than a table: a table squeezes or cuts the source
+    # names when the output is not a wide terminal.
+    width = max(len(c.key) for c in found)
+    app.out.print(
+        f"{'change':>6}  {'severity':<15}  {'state':<21}  {'source':<{width}}  "
+        "recorded (UTC)    claims at risk",
+        style="bold",
+        markup=False,
+    )
     for change in found:
-        table.add_row(
-            str(change.id),
-            Text(change.severity, SEVERITY_STYLE.get(change.severity, "")),
-            Text(change.state, STATE_STYLE.get(change.state, "dim")),
-            change.key,
-            change.recorded_at.strftime("%Y-%m-%d %H:%M"),
-            ", ".join(change.claims_at_risk),
+        line = Text(f"{change.id:>6}  ")
+        line.append(f"{change.severity:<15}", SEVERITY_STYLE.get(change.severity, ""))
+        line.append("  ")
+        line.append(f"{change.state:<21}", STATE_STYLE.get(change.state, "dim"))
+        line.append(f"  {change.key:<{width}}  {change.recorded_at:%Y-%m-%d %H:%M}")
+        line.append(f"  {', '.join(change.claims_at_risk)}".rstrip())
+        app.out.print(line, overflow="ignore", crop=False, soft_wrap=True)
+    if any(c.state == "verdict-update-needed" for c in found):
+        app.out.print(
+            "verdict-update-needed: edit the vendor's verdict or claims in the "
+            "catalog; the change closes by itself when the edit is seen",
+            style="dim",
         )
-    app.out.print(table)
 
 
 @review.command("show")
