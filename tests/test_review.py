@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -412,3 +413,63 @@ def test_the_cli_names_the_fault_in_one_line(
     assert len(err.strip().splitlines()) == 1
     assert err.startswith(message)
     assert installation.store.reviews(int(change)) == []
+
+
+# -- PostgreSQL ------------------------------------------------------------------
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_installation(
+    checked_twice: Path, module_server: PageServer, tmp_path: Path
+) -> Iterator[Installation]:
+    """The installation's catalog over a store in a fresh schema of the
+    PostgreSQL server at 127.0.0.1:5432 (skipped when it is not running),
+    checked twice like the SQLite one."""
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"pw_review_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    root = tmp_path / "installation"
+    root.mkdir()
+    shutil.copyfile(checked_twice / "sources.toml", root / "sources.toml")
+    store = Store(f"{POSTGRES}?options=-csearch_path%3D{schema}")
+    setup = Installation(Workspace(root), module_server, store)
+    module_server.serve("/deepseek/privacy", DEEPSEEK_PAGE)
+    module_server.serve("/mistral/privacy", MISTRAL_BEFORE)
+    setup.check()
+    serve_changed(module_server)
+    setup.check()
+    yield setup
+    store.close()
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.mark.postgres
+def test_decisions_and_states_on_postgresql(
+    postgres_installation: Installation,
+) -> None:
+    """On PostgreSQL too: two holds decisions keep one vendor row at the later
+    time, a verdict-changed change waits for the catalog edit, and noise with
+    an ignore pattern silences the next check."""
+    setup = postgres_installation
+    store, catalog = setup.store, setup.catalog
+    mistral, deepseek = setup.change_of(MISTRAL), setup.change_of(DEEPSEEK)
+
+    review.decide(store, catalog, mistral, "holds", author="a")
+    later = review.decide(store, catalog, mistral, "holds", author="b")
+    review.decide(store, catalog, deepseek, "verdict-changed", author="a")
+
+    assert store.last_verified("mistral-le-chat") == later.decided_at
+    assert [c.state for c in review.open_changes(store, catalog)] == [
+        "verdict-update-needed"
+    ]
+    review.decide(store, catalog, deepseek, "noise", author="a", ignore=[NOISE])
+    setup.server.serve("/deepseek/privacy", deepseek_dated(9))
+    assert setup.check()[DEEPSEEK] == "unchanged"
+    assert review.open_changes(store, setup.catalog) == []

@@ -105,6 +105,7 @@ class Decision:
     """A recorded decision and what it did."""
 
     change: int
+    vendor: str
     decision: str
     state: str
     author: str
@@ -298,6 +299,7 @@ def decide(
     technical = _rederive(store, key, _catalog_path(catalog)) if ignore else None
     return Decision(
         change=change_id,
+        vendor=row.source.vendor_id,
         decision=decision,
         state=DECISIONS[decision],
         author=review.author,

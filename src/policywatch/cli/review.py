@@ -150,6 +150,12 @@ def _print_decision(app: App, decision: reviews.Decision) -> None:
     )
     if decision.decision == "holds":
         app.out.print(f"verdict verified {decision.decided_at:%Y-%m-%d %H:%M} UTC")
+    if decision.decision == "verdict-changed":
+        app.out.print(
+            f"edit the verdict or claims of {decision.vendor} in {app.paths.sources}; "
+            "the change stays open until the edit is seen",
+            markup=False,
+        )
     for pattern in decision.ignore_added:
         app.out.print(
             f"ignore pattern added to {app.paths.sources}: {pattern}", markup=False
