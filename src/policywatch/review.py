@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from policywatch import catalog_edit
 from policywatch.catalog import Catalog, Extraction, Source, Vendor, load
 from policywatch.diff import Diff, make_diff
-from policywatch.errors import ReviewError
+from policywatch.errors import NotFoundError, ReviewError
 from policywatch.normalize import normalize
 from policywatch.store import Store, decompress
 from policywatch.store.models import (
@@ -229,7 +229,7 @@ def open_changes(store: Store, catalog: Catalog) -> list[ChangeSummary]:
 def detail(store: Store, catalog: Catalog, change_id: int) -> ChangeDetail:
     """Everything about one change a reviewer needs; NotFoundError if none."""
     sync_states(store, catalog)
-    row = store.change(change_id)
+    row = _change(store, change_id)
     triage = row.triage or {}
     summary = ChangeSummary(
         id=row.id,
@@ -273,7 +273,7 @@ def decide(
     as a technical version, so the next check compares like with like.
     """
     _check_request(decision, author, ignore)
-    row = store.change(change_id)
+    row = _change(store, change_id)
     if row.technical:
         raise ReviewError(
             f"change {change_id} was made by policywatch's own rules "
@@ -309,6 +309,15 @@ def decide(
         technical_change=technical,
         still_differs=still_differs,
     )
+
+
+def _change(store: Store, change_id: int) -> ChangeRow:
+    try:
+        return store.change(change_id)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"no change {change_id} (`policywatch review --all` lists them)"
+        ) from exc
 
 
 def _check_request(decision: str, author: str, ignore: Sequence[str]) -> None:
