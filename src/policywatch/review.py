@@ -281,13 +281,7 @@ def decide(
         )
     key = row.source.key
 
-    still_differs, added = False, tuple[str, ...]()
-    if ignore:
-        source = catalog.find(key)
-        if source is None:
-            raise ReviewError(f"{key} is no longer in the catalog; cannot add ignore")
-        still_differs = _check_ignore(row, source, ignore)
-        added = tuple(catalog_edit.add_ignore(_catalog_path(catalog), key, [*ignore]))
+    still_differs, added = _teach(catalog, row, ignore) if ignore else (False, ())
 
     vendor = catalog.vendor(row.source.vendor_id)
     fingerprint = verdict_fingerprint(vendor) if vendor else None
@@ -309,6 +303,20 @@ def decide(
         technical_change=technical,
         still_differs=still_differs,
     )
+
+
+def _teach(
+    catalog: Catalog, row: ChangeRow, patterns: Sequence[str]
+) -> tuple[bool, tuple[str, ...]]:
+    """Check the ignore patterns against the change and add them to the
+    source in the catalog file; whether the change's texts still differ with
+    them, and the patterns that were new."""
+    source = catalog.find(row.source.key)
+    if source is None:
+        raise ReviewError(f"{row.source.key} is no longer in the catalog")
+    still_differs = _check_ignore(row, source, patterns)
+    path = _catalog_path(catalog)
+    return still_differs, tuple(catalog_edit.add_ignore(path, source.key, [*patterns]))
 
 
 def _change(store: Store, change_id: int) -> ChangeRow:
