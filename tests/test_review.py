@@ -7,6 +7,7 @@ tests.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import uuid
@@ -83,6 +84,12 @@ reviewed = 2025-12-01
 trains_by_default = true
 answer = "Yes on the free plan; opt out in settings."
 
+[[vendors.claims]]
+id = "portability"
+text = "Users can take their personal data to another provider."
+sources = ["privacy-policy"]
+evidence = ["the right to obtain and transfer your personal data to another entity"]
+
 [[vendors.sources]]
 id = "privacy-policy"
 url = "{server.url("/mistral/privacy")}"
@@ -107,6 +114,9 @@ class Installation:
         catalog = self.catalog
         results = Checker(catalog, self.store).run(list(catalog.sources()))
         return {r.key: r.outcome for r in results}
+
+    def module_url(self, path: str) -> str:
+        return self.server.url(path)
 
     def change_of(self, key: str) -> int:
         return next(
@@ -164,12 +174,12 @@ def installation(
 
 
 def test_open_changes_come_most_severe_first(installation: Installation) -> None:
-    """The substantive Mistral change is listed before the minor date change,
-    and both are open."""
+    """The Mistral change, whose claim lost its evidence, is listed before
+    the minor date change, and both are open."""
     listed = review.open_changes(installation.store, installation.catalog)
 
     assert [(c.key, c.severity, c.state) for c in listed] == [
-        (MISTRAL, "substantive", "open"),
+        (MISTRAL, "verdict-at-risk", "open"),
         (DEEPSEEK, "minor", "open"),
     ]
 
@@ -473,3 +483,36 @@ def test_decisions_and_states_on_postgresql(
     setup.server.serve("/deepseek/privacy", deepseek_dated(9))
     assert setup.check()[DEEPSEEK] == "unchanged"
     assert review.open_changes(store, setup.catalog) == []
+
+
+def test_the_cli_lists_and_shows_a_change(installation: Installation) -> None:
+    """``review --json`` gives every field of each open change; ``review show``
+    prints the verdict, the claim at risk and why, the changed words, and the
+    decisions taken."""
+    change = installation.change_of(MISTRAL)
+    review.decide(
+        installation.store, installation.catalog, change, "verdict-changed",
+        author="ana", note="portability reworded",
+    )  # fmt: skip
+
+    status, out, err = run_cli(installation.workspace, "review", "--json")
+
+    assert status == 0, err
+    first = json.loads(out)[0]
+    assert first == {
+        "change": change,
+        "vendor": "mistral-le-chat",
+        "source": "privacy-policy",
+        "url": installation.module_url("/mistral/privacy"),
+        "severity": "verdict-at-risk",
+        "state": "verdict-update-needed",
+        "recorded_at": first["recorded_at"],
+        "claims_at_risk": ["portability"],
+    }
+    status, out, err = run_cli(installation.workspace, "review", "show", str(change))
+    assert status == 0, err
+    assert "Yes on the free plan; opt out in settings." in out
+    assert "- portability: Users can take their personal data" in out
+    assert "evidence removed or changed" in out
+    assert "zero data retention is [-activates-]{+activated+}" in out
+    assert "verdict-changed by ana: portability reworded" in out

@@ -41,7 +41,8 @@ def run(workspace: Workspace, *args: str, status: int = 0) -> str:
 def test_detect_review_export_and_silence_the_noise(
     server: PageServer, workspace: Workspace
 ) -> None:
-    """Mistral's policy changes and DeepSeek's "Last Update" line moves. The
+    """Mistral's policy changes (a claim's evidence with it) and DeepSeek's
+    "Last Update" line moves. The
     review list shows both, most severe first. Mistral's change is reviewed
     as holding: the export shows today's last verified date and no open
     change for it. DeepSeek's is marked noise with an ignore pattern: the
@@ -59,10 +60,11 @@ def test_detect_review_export_and_silence_the_noise(
 
     listed = json.loads(run(workspace, "review", "--json"))
     assert [(c["vendor"] + "/" + c["source"], c["severity"]) for c in listed] == [
-        (MISTRAL, "substantive"),
+        (MISTRAL, "verdict-at-risk"),
         (DEEPSEEK, "minor"),
     ]
     assert {c["state"] for c in listed} == {"open"}
+    assert listed[0]["claims_at_risk"] == ["portability"]
     mistral, deepseek = (str(c["change"]) for c in listed)
     shown = run(workspace, "review", "show", deepseek)
     assert "Last Update: July [-4-]{+7+}, 2025" in shown
