@@ -218,6 +218,10 @@ def _print_detail(app: App, found: reviews.ChangeDetail) -> None:
         f"recorded {change.recorded_at:%Y-%m-%d %H:%M} UTC "
         f"(previous version {found.from_at:%Y-%m-%d %H:%M})"
     )
+    if change.state == "verdict-update-needed":
+        app.out.print(
+            Text("awaiting an edit of the vendor's verdict or claims", "magenta")
+        )
     _print_verdict(app, found)
     _print_claims(app, found)
     _print_passages(app, found)
