@@ -513,6 +513,6 @@ def test_the_cli_lists_and_shows_a_change(installation: Installation) -> None:
     assert status == 0, err
     assert "Yes on the free plan; opt out in settings." in out
     assert "- portability: Users can take their personal data" in out
-    assert "evidence removed or changed" in out
+    assert "evidence removed: 'the right to obtain and transfer" in out
     assert "zero data retention is [-activates-]{+activated+}" in out
     assert "verdict-changed by ana: portability reworded" in out
