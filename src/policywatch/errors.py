@@ -10,7 +10,8 @@ module that calls the library, chained with ``from``.
     │   └── BlockedError the server answered with a challenge or login wall
     ├── GateError        a fetched page is not the policy (empty, shell, collapsed)
     ├── StoreError       the database could not be read or written
-    └── NotFoundError    a vendor, source, version or change does not exist
+    ├── NotFoundError    a vendor, source, version or change does not exist
+    └── ReviewError      a review decision cannot be taken as asked
 """
 
 from __future__ import annotations
@@ -71,3 +72,8 @@ class StoreError(PolicywatchError):
 
 class NotFoundError(PolicywatchError):
     """Something the user named (vendor, source, version, change) does not exist."""
+
+
+class ReviewError(PolicywatchError):
+    """A review decision cannot be taken as asked (no author, a technical
+    change, an ignore pattern that does not fit the change)."""

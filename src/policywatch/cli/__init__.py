@@ -10,10 +10,12 @@ from policywatch.cli import check as _check  # noqa: F401
 from policywatch.cli import db as _db  # noqa: F401
 from policywatch.cli import demo as _demo  # noqa: F401
 from policywatch.cli import diff as _diff  # noqa: F401
+from policywatch.cli import export as _export  # noqa: F401
 from policywatch.cli import gc as _gc  # noqa: F401
 from policywatch.cli import history as _history  # noqa: F401
 from policywatch.cli import renormalize as _renormalize  # noqa: F401
 from policywatch.cli import report as _report  # noqa: F401
+from policywatch.cli import review as _review  # noqa: F401
 from policywatch.cli import snapshots as _snapshots  # noqa: F401
 from policywatch.cli import sources as _sources  # noqa: F401
 from policywatch.cli.app import main

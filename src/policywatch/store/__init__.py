@@ -561,3 +561,58 @@ class Store:
         """How many rows a table holds."""
         with self.session(read_only=True) as session:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+    # -- versions made by our own rules (added for the review workflow) ----
+
+    def record_technical(
+        self,
+        key: str,
+        text: str,
+        *,
+        normalizer: int,
+        based_on: int,
+        diff: Any = None,
+    ) -> Recorded:
+        """Record ``text`` as a technical version of ``vendor/source``: one
+        made by a change of our extraction rules, not of the page, so its
+        change is never reviewed.
+
+        It keeps the snapshot of the version it replaces. Nothing is written
+        when the text equals the latest version's ("unchanged"), or when a
+        version was recorded since ``based_on`` was read (``conflict``).
+        """
+        with self.session() as session:
+            source = self._source(session, key, lock=True)
+            latest = self._latest_row(session, source.id)
+            if latest is None or latest.id != based_on:
+                return Recorded(outcome="changed", conflict=True)
+            if latest.text.sha256 == sha256(text.encode("utf-8")):
+                return Recorded(outcome="unchanged", version_id=latest.id)
+
+            now = utcnow()
+            text_id = self._content_id(session, TextRow, text.encode("utf-8"))
+            new = VersionRow(
+                source_id=source.id,
+                seq=latest.seq + 1,
+                text_id=text_id,
+                snapshot_id=latest.snapshot_id,
+                normalizer=normalizer,
+                technical=True,
+                recorded_at=now,
+            )
+            session.add(new)
+            session.flush()
+            change = ChangeRow(
+                source_id=source.id,
+                from_version_id=latest.id,
+                to_version_id=new.id,
+                severity="cosmetic",
+                technical=True,
+                diff=diff or {},
+                triage={"severity": "cosmetic", "terms": [], "claims_at_risk": []},
+                state="technical",
+                created_at=now,
+            )
+            session.add(change)
+            session.flush()
+            return Recorded(outcome="changed", version_id=new.id, change_id=change.id)

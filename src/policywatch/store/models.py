@@ -195,6 +195,11 @@ class ReviewRow(Base):
     author: Mapped[str] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Added for the review workflow: the fingerprint of the vendor's verdict
+    # and claims when the decision was taken (to see when the catalog's
+    # verdict is edited), and the ignore patterns a noise decision added.
+    verdict_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    ignore_patterns: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class VendorStateRow(Base):
