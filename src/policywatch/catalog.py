@@ -169,6 +169,7 @@ class Settings:
     notify: tuple[str, ...] = ()
     notify_severity: str = "substantive"
     notify_failing_after: float = 86400.0
+    report_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -521,7 +522,7 @@ def _read_settings(problems: list[str], table: object) -> Settings:
     reader = _Reader(problems, "settings", table)
     base = Settings()
     values: dict[str, Any] = {}
-    for key in ("user_agent", "notify_severity"):
+    for key in ("user_agent", "notify_severity", "report_url"):
         if (value := reader.get(key, str)) is not None:
             values[key] = value
     for key in ("concurrency", "per_host", "retries", "max_redirects"):

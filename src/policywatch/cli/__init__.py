@@ -7,6 +7,7 @@ their commands on :data:`main`. Nothing in the library imports this package.
 from __future__ import annotations
 
 from policywatch.cli import check as _check  # noqa: F401
+from policywatch.cli import daemon as _daemon  # noqa: F401
 from policywatch.cli import history as _history  # noqa: F401
 from policywatch.cli import report as _report  # noqa: F401
 from policywatch.cli import sources as _sources  # noqa: F401
