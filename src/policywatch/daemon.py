@@ -135,6 +135,8 @@ class Daemon:
         self._check_one: CheckOne | None = None
         self._stop = asyncio.Event()
         self._reports_lock = threading.Lock()
+        self._changes_lock = threading.Lock()
+        self._changes = self._reported = 0
         self._catalog_stamp = self._stamp()
 
     # -- running -----------------------------------------------------------
@@ -266,11 +268,26 @@ class Daemon:
         try:
             self.store.set_next_due([(result.key, next_due)])
             if result.outcome == "changed":
-                with self._reports_lock:
-                    write_reports(self.store, self.catalog, self.options.reports)
+                self._write_reports()
             self.notifier.post(self.notifier.messages(result))
         except (PolicywatchError, OSError) as exc:
             log.error("%s: after the check: %s", result.key, exc)
+
+    def _write_reports(self) -> None:
+        """Rewrite the reports so they hold every change recorded so far.
+
+        Changes recorded in a burst share one rewrite: a caller whose change
+        was already recorded when another caller's rewrite began skips its own.
+        """
+        with self._changes_lock:
+            self._changes += 1
+            mine = self._changes
+        with self._reports_lock:
+            if self._reported >= mine:
+                return
+            covered = self._changes
+            write_reports(self.store, self.catalog, self.options.reports)
+            self._reported = covered
 
     def _overdue(self) -> list[str]:
         """Sources due more than ``stale_after`` ago whose check has not ended."""
