@@ -31,6 +31,14 @@ def test_a_stored_next_due_time_in_the_future_is_kept() -> None:
     assert first_due(HOURLY, later, NOW - dt.timedelta(minutes=20), NOW) == later
 
 
+def test_a_schedule_shortened_while_stopped_is_not_held_back() -> None:
+    """A stored next due time a day ahead is dropped when the source is now
+    hourly: it is due one hour after its last check instead."""
+    tomorrow = NOW + dt.timedelta(days=1)
+    last = NOW - dt.timedelta(minutes=20)
+    assert first_due(HOURLY, tomorrow, last, NOW) == last + dt.timedelta(hours=1)
+
+
 def test_a_due_time_missed_while_stopped_runs_once_soon() -> None:
     """A source that fell due while the daemon was down is checked right away
     (within the jitter), not skipped and not once per missed period."""

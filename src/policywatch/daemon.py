@@ -102,12 +102,16 @@ def first_due(
 ) -> dt.datetime:
     """When a source is first due after the daemon starts.
 
-    The stored next due time wins; else one period after the last check (made
-    by a one-shot check, say); else now. A time already past becomes now plus
-    a random share of the jitter: missed runs are coalesced into one, and
-    sources that fell due together are spread out.
+    The stored next due time wins (unless it lies further ahead than one
+    period: the schedule was shortened since); else one period after the last
+    check (made by a one-shot check, say); else now. A time already past
+    becomes now plus a random share of the jitter: missed runs are coalesced
+    into one, and sources that fell due together are spread out.
     """
     due = next_due
+    latest = now + dt.timedelta(seconds=period(schedule) + jitter(schedule))
+    if due is not None and due > latest:
+        due = None  # the schedule was shortened while the daemon was stopped
     if due is None and last_checked is not None:
         if schedule.cron is not None:
             cron = CronTrigger.from_crontab(schedule.cron, timezone=dt.UTC)
@@ -131,7 +135,8 @@ class Daemon:
         self.metrics = Metrics()
         self.health = Health(overdue=self._overdue)
         self.scheduler: AsyncIOScheduler | None = None
-        self.in_flight: dict[str, asyncio.Task[SourceResult]] = {}
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self._started: dict[str, dt.datetime] = {}
         self._check_one: CheckOne | None = None
         self._stop = asyncio.Event()
         self._reports_lock = threading.Lock()
@@ -252,15 +257,23 @@ class Daemon:
         self.in_flight[key] = task
         task.add_done_callback(lambda _: self.in_flight.pop(key, None))
 
-    async def _check(self, source: Source, check_one: CheckOne) -> SourceResult:
-        result = await check_one(source)
+    async def _check(self, source: Source, check_one: CheckOne) -> None:
+        self._started[source.key] = utcnow()
+        try:
+            result = await check_one(source)
+        except PolicywatchError as exc:
+            # The check could not even start (the store is locked or gone):
+            # the source stays due and is tried again at its next time.
+            log.error("%s: could not check: %s", source.key, exc)
+            return
+        finally:
+            self._started.pop(source.key, None)
         self.health.observe(result)
         self.metrics.observe(result)
         self.metrics.failing.set(len(self.health.failing))
         job = self.scheduler.get_job(source.key) if self.scheduler else None
         next_due = job.next_run_time if job is not None else None
         await asyncio.to_thread(self._after, result, next_due)
-        return result
 
     def _after(self, result: SourceResult, next_due: dt.datetime | None) -> None:
         """Keep the next due time, write the reports of a change and notify
@@ -290,16 +303,19 @@ class Daemon:
             self._reported = covered
 
     def _overdue(self) -> list[str]:
-        """Sources due more than ``stale_after`` ago whose check has not ended."""
+        """Sources due more than ``stale_after`` ago and not started since, or
+        whose check has run longer than that: the daemon is stuck."""
         scheduler = self.scheduler
         if scheduler is None or not scheduler.running:
             return []
         limit = utcnow() - dt.timedelta(seconds=self.options.stale_after)
-        return [
+        waiting = [
             job.id
             for job in scheduler.get_jobs()
             if job.next_run_time is not None and job.next_run_time < limit
         ]
+        running = [key for key, when in dict(self._started).items() if when < limit]
+        return sorted({*waiting, *running})
 
     # -- reloading ---------------------------------------------------------
 
