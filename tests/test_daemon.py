@@ -264,11 +264,13 @@ def test_daemon_checks_on_time_notifies_stops_and_resumes(
     for path in ("/xai", "/deepseek"):
         interval = 1.0 if path == "/xai" else 2.0
         gaps = pages[path].gaps(after=started + 1)
-        # On time: never early, and late by at most the jitter plus the
-        # latency of a busy two-core CI machine.
-        assert gaps and all(interval * 0.8 <= g <= interval * 1.5 + 1 for g in gaps)
+        # On time: each request within the jitter plus the latency of a busy
+        # two-core CI machine of its slot (a request that starts late makes
+        # the next gap short), and as many requests as slots.
+        assert gaps and all(interval * 0.5 <= g <= interval * 1.5 + 1 for g in gaps)
         run = stopped - started
-        assert len(pages[path].starts) >= int(run / (interval * 1.5 + 1))
+        count = len(pages[path].starts)
+        assert run / (interval * 1.5 + 1) <= count <= run / interval + 2
     slow = pages["/slow"]
     assert slow.most_at_once == 1 and len(slow.starts) >= 3
     assert all(g >= 1.5 for g in slow.gaps())

@@ -137,6 +137,7 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self._started: dict[str, dt.datetime] = {}
+        self._next_due: dict[str, dt.datetime | None] = {}
         self._check_one: CheckOne | None = None
         self._stop = asyncio.Event()
         self._reports_lock = threading.Lock()
@@ -196,12 +197,17 @@ class Daemon:
         self.scheduler.start()
         self.metrics.sources.set(len(self.scheduler.get_jobs()))
         log.info("daemon started with %d sources", len(self.scheduler.get_jobs()))
-        watcher = asyncio.create_task(self._watch_catalog())
+        helpers = [
+            asyncio.create_task(self._watch_catalog()),
+            asyncio.create_task(self._keep_next_due()),
+        ]
         await self._stop.wait()
 
-        watcher.cancel()
+        for helper in helpers:
+            helper.cancel()
         self.scheduler.shutdown(wait=False)
         await self._drain()
+        await self._flush_next_due()
 
     async def _drain(self) -> None:
         tasks = list(self.in_flight.values())
@@ -272,19 +278,34 @@ class Daemon:
         self.metrics.observe(result)
         self.metrics.failing.set(len(self.health.failing))
         job = self.scheduler.get_job(source.key) if self.scheduler else None
-        next_due = job.next_run_time if job is not None else None
-        await asyncio.to_thread(self._after, result, next_due)
+        self._next_due[source.key] = job.next_run_time if job is not None else None
+        if result.outcome in ("changed", "failed"):
+            await asyncio.to_thread(self._after, result)
 
-    def _after(self, result: SourceResult, next_due: dt.datetime | None) -> None:
-        """Keep the next due time, write the reports of a change and notify
-        (in a thread: it reads and writes the store)."""
+    def _after(self, result: SourceResult) -> None:
+        """Write the reports of a change and notify (in a thread: it reads and
+        writes the store)."""
         try:
-            self.store.set_next_due([(result.key, next_due)])
             if result.outcome == "changed":
                 self._write_reports()
             self.notifier.post(self.notifier.messages(result))
         except (PolicywatchError, OSError) as exc:
             log.error("%s: after the check: %s", result.key, exc)
+
+    async def _keep_next_due(self) -> None:
+        """Write the next due times of the sources checked since the last
+        write, in one transaction a second rather than one per check."""
+        while True:
+            await asyncio.sleep(1.0)
+            await self._flush_next_due()
+
+    async def _flush_next_due(self) -> None:
+        due, self._next_due = self._next_due, {}
+        try:
+            await asyncio.to_thread(self.store.set_next_due, list(due.items()))
+        except PolicywatchError as exc:
+            # Not fatal: those sources are checked again early after a restart.
+            log.error("could not store the next due times: %s", exc)
 
     def _write_reports(self) -> None:
         """Rewrite the reports so they hold every change recorded so far.
