@@ -209,6 +209,17 @@ every = "1m"
 {extra}"""
 
 
+def on_time(starts: list[float], interval: float, jitter: float, slack: float) -> bool:
+    """True when the k-th request came k intervals (each stretched by at most
+    the jitter) after the first, give or take ``slack`` seconds of latency on
+    a busy machine: no run skipped, none early, no drift."""
+    first = starts[0]
+    return len(starts) > 3 and all(
+        k * interval - slack <= start - first <= k * (interval + jitter) + slack
+        for k, start in enumerate(starts)
+    )
+
+
 def attempts(workspace: Workspace, key: str) -> int:
     store = Store(workspace.db_url)
     try:
@@ -237,14 +248,14 @@ def test_daemon_checks_on_time_notifies_stops_and_resumes(
     notify = {"POLICYWATCH_NOTIFY": f"json://127.0.0.1:{receiver.port}/hook"}
     daemon = DaemonProcess(workspace, "--listen", f"127.0.0.1:{port}", env=notify)
     try:
-        started = daemon.started()
+        daemon.started()
         daemon.wait_for(lambda: len(pages["/deepseek"].starts) >= 2, timeout=15)
         daemon.wait_for(lambda: attempts(workspace, "xai-grok/rarely"), timeout=15)
 
         pages["/deepseek"].body = corpus_page(f"{DEEPSEEK}/2025-07-18T00-31-43Z")
         swapped = time.time()
         daemon.wait_for(lambda: receiver.posts, timeout=15)
-        time.sleep(2)
+        daemon.wait_for(lambda: len(pages["/xai"].starts) >= 9, timeout=15)
         health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz"))
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read()
         assert daemon.stop() == 0
@@ -263,14 +274,11 @@ def test_daemon_checks_on_time_notifies_stops_and_resumes(
 
     for path in ("/xai", "/deepseek"):
         interval = 1.0 if path == "/xai" else 2.0
-        gaps = pages[path].gaps(after=started + 1)
-        # On time: each request within the jitter plus the latency of a busy
-        # two-core CI machine of its slot (a request that starts late makes
-        # the next gap short), and as many requests as slots.
-        assert gaps and all(interval * 0.5 <= g <= interval * 1.5 + 1 for g in gaps)
-        run = stopped - started
-        count = len(pages[path].starts)
-        assert run / (interval * 1.5 + 1) <= count <= run / interval + 2
+        # The first check of every page is processed at once at start-up. The
+        # slack allows for a CI machine running many jobs on two cores; a
+        # wrong period or skipped runs still break the bound within a few runs.
+        starts = pages[path].starts[1:]
+        assert on_time(starts, interval, jitter=interval / 10, slack=2.5)
     slow = pages["/slow"]
     assert slow.most_at_once == 1 and len(slow.starts) >= 3
     assert all(g >= 1.5 for g in slow.gaps())
