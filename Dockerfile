@@ -1,16 +1,16 @@
 # policywatch daemon: checks every source on its schedule, serves /healthz and
-# /metrics on port 9300, and keeps its state on the /var/lib/policywatch volume.
+# /metrics on port 9300, and keeps its state on the /data volume.
 #
 #   docker build -t policywatch .
 #   docker run -d --name policywatch \
 #     -v "$PWD/catalog:/etc/policywatch:ro" \
-#     -v policywatch-state:/var/lib/policywatch \
+#     -v policywatch-state:/data \
 #     -e POLICYWATCH_NOTIFY="$POLICYWATCH_NOTIFY" \
 #     -p 127.0.0.1:9300:9300 policywatch
 FROM python:3.11-slim
 
-RUN useradd --system --uid 10001 --user-group \
-        --home-dir /var/lib/policywatch --create-home policywatch
+RUN useradd --system --uid 10001 --user-group --create-home policywatch \
+    && mkdir -p /data /etc/policywatch && chown policywatch:policywatch /data
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -18,14 +18,14 @@ COPY src ./src
 RUN pip install --no-cache-dir ".[postgres]" && rm -rf /src
 
 ENV POLICYWATCH_SOURCES=/etc/policywatch/sources.toml \
-    POLICYWATCH_STATE=/var/lib/policywatch/state \
-    POLICYWATCH_SNAPSHOTS=/var/lib/policywatch/snapshots \
-    POLICYWATCH_REPORTS=/var/lib/policywatch/reports \
+    POLICYWATCH_STATE=/data/state \
+    POLICYWATCH_SNAPSHOTS=/data/snapshots \
+    POLICYWATCH_REPORTS=/data/reports \
     PYTHONUNBUFFERED=1
 
-VOLUME ["/var/lib/policywatch"]
+VOLUME ["/data"]
 USER policywatch
-WORKDIR /var/lib/policywatch
+WORKDIR /data
 EXPOSE 9300
 
 # 503 (stalled, every source failing, stopping) or no answer marks it unhealthy.
