@@ -183,6 +183,16 @@ def test_messages_reach_a_webhook_and_secrets_stay_out_of_logs(
     assert "s3cret" not in caplog.text
 
 
+def test_a_reloaded_catalog_brings_its_own_targets(store: Store) -> None:
+    """After a reload that edits [settings] notify, messages go to the new
+    targets only."""
+    notifier = Notifier(catalog("json://a.example/x"), store, reports=Path("r"), env={})
+    notifier.use(catalog("json://b.example/y"))
+    assert [u.split("?")[0] for _, t in notifier.targets for u in t.urls()] == [
+        "json://b.example/y"
+    ]
+
+
 def test_an_invalid_target_is_reported_without_its_url(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:

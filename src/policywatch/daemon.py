@@ -393,7 +393,8 @@ class Daemon:
             # The fetch client is shared by every check and lives as long as
             # the daemon; renewing it would mean draining every check first.
             log.warning("fetch settings changed: they apply after a restart")
-        self.catalog = self.checker.catalog = self.notifier.catalog = catalog
+        self.notifier.use(catalog)
+        self.catalog = self.checker.catalog = catalog
         for key in old.keys() - new.keys():
             self.scheduler.remove_job(key)
         self.health.forget(old.keys() - new.keys())

@@ -71,6 +71,7 @@ class Notifier:
         self.catalog = catalog
         self.store = store
         self.reports = reports
+        self.env = env
         self.targets = self._targets(target_urls(catalog.settings, env))
         self._queue: queue.Queue[Message | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -86,6 +87,12 @@ class Notifier:
                 continue
             targets.append((name, target))
         return targets
+
+    def use(self, catalog: Catalog) -> None:
+        """Switch to a reloaded catalog, and to its targets if they changed."""
+        if catalog.settings.notify != self.catalog.settings.notify:
+            self.targets = self._targets(target_urls(catalog.settings, self.env))
+        self.catalog = catalog
 
     @property
     def enabled(self) -> bool:
