@@ -5,7 +5,8 @@ as real servers do; a few pages change every cycle, so versions, diffs and
 triage run too), a catalog of N sources on one schedule, and
 ``policywatch daemon`` as a real process. Samples the daemon's resident memory
 once per cycle and prints it, then the ratio of the last sample to the first
-one after warm-up (cycle 2). Flat memory is a ratio near 1.0.
+one after warm-up (cycle 2) and to the one half-way through the run. Flat
+memory is a ratio near 1.0.
 
     python bench/daemon_memory.py --sources 2000 --every 30s --cycles 10
 """
@@ -173,6 +174,8 @@ def main() -> None:
             f"rss cycle 2: {first:.1f} MiB, last: {last:.1f} MiB, peak: {peak:.1f} MiB"
         )
         print(f"ratio last / cycle 2: {last / first:.3f}")
+        middle = samples[len(samples) // 2]
+        print(f"ratio last / cycle {len(samples) // 2 + 1}: {last / middle:.3f}")
 
 
 if __name__ == "__main__":
