@@ -161,6 +161,7 @@ class Settings:
     read_timeout: float = 30.0
     deadline: float = 120.0
     retries: int = 3
+    retry_backoff: float = 1.0
     retry_after_cap: float = 120.0
     max_body: int = 5_000_000
     max_redirects: int = 10
@@ -169,6 +170,8 @@ class Settings:
     notify: tuple[str, ...] = ()
     notify_severity: str = "substantive"
     notify_failing_after: float = 86400.0
+    browser_path: str = "/usr/bin/chromium"
+    browser_pages: int = 4
     report_url: str = ""
 
 
@@ -277,7 +280,8 @@ class _Reader:
         self.used: set[str] = set()
 
     def problem(self, message: str) -> None:
-        self.problems.append(f"{self.where}: {message}")
+        # One line per problem, whatever the library's message looked like.
+        self.problems.append(f"{self.where}: {' '.join(message.split())}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         self.used.add(key)
@@ -347,7 +351,10 @@ def _check_selectors(reader: _Reader, key: str, selectors: tuple[str, ...]) -> N
         try:
             soupsieve.compile(selector)
         except Exception as exc:  # soupsieve raises several exception types
-            reader.problem(f"{key} selector {selector!r} is not valid CSS: {exc}")
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reader.problem(
+                f"{key} selector {selector!r} is not valid CSS: {first_line}"
+            )
 
 
 def _check_patterns(reader: _Reader, patterns: tuple[str, ...]) -> None:
@@ -522,10 +529,10 @@ def _read_settings(problems: list[str], table: object) -> Settings:
     reader = _Reader(problems, "settings", table)
     base = Settings()
     values: dict[str, Any] = {}
-    for key in ("user_agent", "notify_severity", "report_url"):
+    for key in ("user_agent", "notify_severity", "browser_path", "report_url"):
         if (value := reader.get(key, str)) is not None:
             values[key] = value
-    for key in ("concurrency", "per_host", "retries", "max_redirects"):
+    for key in ("concurrency", "per_host", "retries", "max_redirects", "browser_pages"):
         value = reader.get(key, int)
         if value is not None:
             if value < (0 if key == "retries" else 1):
@@ -537,10 +544,13 @@ def _read_settings(problems: list[str], table: object) -> Settings:
         "connect_timeout",
         "read_timeout",
         "deadline",
+        "retry_backoff",
         "retry_after_cap",
         "notify_failing_after",
     ):
-        parse = parse_delay if key == "host_delay" else parse_duration
+        parse = (
+            parse_delay if key in ("host_delay", "retry_backoff") else parse_duration
+        )
         if (seconds := reader.convert(key, parse)) is not None:
             values[key] = seconds
     if (size := reader.convert("max_body", parse_size)) is not None:
@@ -596,5 +606,7 @@ def load(path: Path) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: not valid TOML: {exc}", [f"toml: {exc}"]) from exc
+        raise CatalogError(
+            f"{path}: not valid TOML", [f"not valid TOML: {exc}"]
+        ) from exc
     return parse(document, path)

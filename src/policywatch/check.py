@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policywatch import gate
+from policywatch import gate, pdf
 from policywatch.catalog import Catalog, Source
 from policywatch.diff import make_diff
 from policywatch.errors import FetchError, GateError, PolicywatchError
 from policywatch.fetch import Fetcher, Page
 from policywatch.normalize import RELEASE, normalize, text_hash
+from policywatch.render import Renderer
+from policywatch.renormalize import renormalize
 from policywatch.snapshots import write_snapshot
 from policywatch.store import Attempt, NewVersion, Recorded, Store, StoredVersion
 from policywatch.store.models import utcnow
@@ -126,14 +128,20 @@ class Checker:
         """
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record") as worker:
-            async with Fetcher(self.catalog.settings) as fetcher:
+            async with (
+                Fetcher(self.catalog.settings) as fetcher,
+                Renderer(self.catalog.settings) as renderer,
+            ):
 
                 async def one(source: Source) -> SourceResult:
                     state = await loop.run_in_executor(worker, self._validators, source)
                     started, clock = utcnow(), time.monotonic()
                     page: Page | FetchError
                     try:
-                        page = await fetcher.fetch(source, **state)
+                        if source.render == "browser":
+                            page = await renderer.fetch(source)
+                        else:
+                            page = await fetcher.fetch(source, **state)
                     except FetchError as exc:
                         page = exc
                     fetched = time.monotonic() - clock
@@ -193,14 +201,14 @@ class Checker:
             recorded = self.store.record(key, attempt)
             return self._result(source, recorded, attempt, None)
 
-        text = normalize(
-            page.text, content_type=page.content_type, extraction=source.extraction
-        )
-        digest = text_hash(text)
         latest = self.store.latest(key)
         try:
+            text = _normalized(source, page)
             gate.check_page(
-                page.text, text, latest_text=latest.text if latest else None
+                page.text,
+                text,
+                latest_text=latest.text if latest else None,
+                rendered=source.render == "browser",
             )
         except GateError as exc:
             attempt.outcome, attempt.reason, attempt.message = (
@@ -213,6 +221,12 @@ class Checker:
                 source.vendor_id, source.id, "failed", error=str(exc), reason=exc.reason
             )
 
+        digest = text_hash(text)
+        if latest and latest.normalizer != RELEASE and latest.sha256 != digest:
+            # Made by another normalizer release: re-derive it first, so the
+            # upgrade is recorded as a technical change, not as this page's.
+            renormalize(self.store, [source], snapshots=self.snapshots)
+            latest = self.store.latest(key)
         for _ in range(MAX_CONFLICTS):
             version = self._version(source, text, digest, latest)
             recorded = self.store.record(key, attempt, version)
@@ -265,6 +279,19 @@ class Checker:
             claims = (version.triage or {}).get("claims_at_risk", [])
             result.claims_at_risk = tuple(c["claim"] for c in claims)
         return result
+
+
+def _normalized(source: Source, page: Page) -> str:
+    """The canonical text of a fetched page; a PDF is read by :mod:`pdf` first."""
+    if page.content_type == pdf.MEDIA_TYPE:
+        return normalize(
+            pdf.extract_text(page.body),
+            content_type="text/plain",
+            extraction=source.extraction,
+        )
+    return normalize(
+        page.text, content_type=page.content_type, extraction=source.extraction
+    )
 
 
 def _attempt(page: Page, started: dt.datetime, clock: float) -> Attempt:

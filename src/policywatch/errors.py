@@ -31,8 +31,9 @@ class CatalogError(PolicywatchError):
 class FetchError(PolicywatchError):
     """A page could not be fetched.
 
-    ``reason`` is a short machine-readable word (``timeout``, ``http-503``,
-    ``too-large``...); ``transient`` says whether trying again later may help.
+    ``reason`` is a short machine-readable word (``read-timeout``, ``http-503``,
+    ``too-large``...); ``transient`` says whether trying again later may help;
+    ``attempts`` is how many requests were made before giving up.
     """
 
     def __init__(
@@ -42,11 +43,13 @@ class FetchError(PolicywatchError):
         reason: str,
         transient: bool = False,
         status: int | None = None,
+        attempts: int = 1,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.transient = transient
         self.status = status
+        self.attempts = attempts
 
 
 class BlockedError(FetchError):

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from policywatch.cli import check as _check  # noqa: F401
 from policywatch.cli import daemon as _daemon  # noqa: F401
+from policywatch.cli import demo as _demo  # noqa: F401
+from policywatch.cli import diff as _diff  # noqa: F401
 from policywatch.cli import history as _history  # noqa: F401
+from policywatch.cli import renormalize as _renormalize  # noqa: F401
 from policywatch.cli import report as _report  # noqa: F401
 from policywatch.cli import sources as _sources  # noqa: F401
 from policywatch.cli.app import main

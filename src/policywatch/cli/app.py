@@ -27,8 +27,8 @@ class App:
 
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        self.out = Console(highlight=False)
-        self.err = Console(stderr=True, highlight=False)
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -109,4 +109,5 @@ def _print_results(app: App, results: list[SourceResult]) -> None:
         for o in ("new", "unchanged", "changed", "failed")
     }
     summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
-    app.out.print(f"{len(results)} sources checked: {summary or 'none'}")
+    noun = "source" if len(results) == 1 else "sources"
+    app.out.print(f"{len(results)} {noun} checked: {summary or 'none'}")

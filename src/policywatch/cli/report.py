@@ -1,4 +1,5 @@
-"""``policywatch report``: write the recorded changes as HTML, Markdown and JSON."""
+"""``policywatch report``: write the recorded changes as HTML, Atom, Markdown
+and JSON."""
 
 from __future__ import annotations
 
@@ -18,7 +19,12 @@ from policywatch.report import change_views, render_markdown, write_reports
 @handle_errors
 @pass_app
 def report(app: App, markdown_only: bool) -> None:
-    """Write reports of the recorded changes to POLICYWATCH_REPORTS."""
+    """Write reports of the recorded changes to POLICYWATCH_REPORTS.
+
+    index.html (changes to review first), one change-N.html per change with
+    the stored verdict beside the diff, raw/snapshot-N.txt (the raw pages, as
+    text), changes.atom, changes.md and changes.json.
+    """
     if markdown_only:
         click.echo(render_markdown(change_views(app.store, app.catalog)), nl=False)
         return

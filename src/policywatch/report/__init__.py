@@ -1,135 +1,96 @@
-"""Reports of recorded changes: HTML pages, Markdown and JSON.
+"""Reports of recorded changes: HTML pages, an index, Atom, Markdown and JSON.
 
 Reports read what was recorded; they never fetch. Everything that comes from a
-fetched page is untrusted and escaped: no report can run a page's scripts or
-load anything from elsewhere.
+fetched page is untrusted: HTML is autoescaped under a Content-Security-Policy
+that allows no script and no loads, the raw pages are written as inert .txt
+files, Markdown escapes it or fences it, Atom carries it as escaped text.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
-from policywatch.catalog import Catalog, Source, Vendor
-from policywatch.diff import Diff
+from policywatch.catalog import Catalog
+from policywatch.diff import HEADING, Diff
+from policywatch.errors import NotFoundError
+from policywatch.report import markdown
+from policywatch.report.atom import render_atom
+from policywatch.report.views import (
+    SEVERITY_ORDER,
+    Block,
+    ChangeView,
+    Review,
+    side_by_side,
+)
 from policywatch.snapshots import write_atomic
 from policywatch.store import Store
+from policywatch.store.models import ChangeRow
 
-SEVERITY_ORDER = {"verdict-at-risk": 0, "substantive": 1, "minor": 2, "cosmetic": 3}
+log = logging.getLogger(__name__)
 
+__all__ = [
+    "SEVERITY_ORDER",
+    "Block",
+    "ChangeView",
+    "Review",
+    "change_views",
+    "markdown_escape",
+    "render_atom",
+    "render_change",
+    "render_index",
+    "render_markdown",
+    "side_by_side",
+    "write_reports",
+]
 
-@dataclass
-class ChangeView:
-    """Everything a report shows about one change."""
-
-    id: int
-    key: str
-    vendor: Vendor | None
-    source: Source | None
-    url: str
-    severity: str
-    state: str
-    created_at: dt.datetime
-    from_date: dt.datetime
-    to_date: dt.datetime
-    diff: Diff
-    triage: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def claims_at_risk(self) -> list[dict[str, str]]:
-        return list(self.triage.get("claims_at_risk", []))
-
-    def side_rows(self, context: int = 3) -> list[tuple[str, str, str]]:
-        """Rows of the side-by-side view: ``("same", left, right)``,
-        ``("change", left, right)`` or ``("fold", count, "")`` for a long
-        unchanged stretch."""
-        return side_by_side(self.diff.lines, context)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form of the change, for machines."""
-        return {
-            "change": self.id,
-            "vendor": self.key.split("/")[0],
-            "source": self.key.split("/")[1],
-            "url": self.url,
-            "severity": self.severity,
-            "state": self.state,
-            "created_at": self.created_at.isoformat(),
-            "from": self.from_date.isoformat(),
-            "to": self.to_date.isoformat(),
-            "terms": self.triage.get("terms", []),
-            "claims_at_risk": self.claims_at_risk,
-            "passages": [
-                {"heading": p.heading, "removed": p.removed, "added": p.added}
-                for p in self.diff.passages
-            ],
-        }
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "form-action 'none'; base-uri 'none'"
+)
+markdown_escape = markdown.escape
 
 
-def side_by_side(
-    lines: list[tuple[int, str]], context: int = 3
-) -> list[tuple[str, str, str]]:
-    """Pair deleted and inserted lines and fold unchanged stretches."""
-    rows: list[tuple[str, str, str]] = []
-    index = 0
-    while index < len(lines):
-        if lines[index][0] == 0:
-            start = index
-            while index < len(lines) and lines[index][0] == 0:
-                index += 1
-            same = [text for _, text in lines[start:index]]
-            head = same[:context] if start > 0 else []
-            tail = same[-context:] if index < len(lines) else []
-            if len(same) > len(head) + len(tail) + 1:
-                rows += [("same", t, t) for t in head]
-                rows.append(("fold", str(len(same) - len(head) - len(tail)), ""))
-                rows += [("same", t, t) for t in tail]
-            else:
-                rows += [("same", t, t) for t in same]
-            continue
-        removed: list[str] = []
-        added: list[str] = []
-        while index < len(lines) and lines[index][0] != 0:
-            (removed if lines[index][0] < 0 else added).append(lines[index][1])
-            index += 1
-        for number in range(max(len(removed), len(added))):
-            left = removed[number] if number < len(removed) else ""
-            right = added[number] if number < len(added) else ""
-            rows.append(("change", left, right))
-    return rows
-
-
-def change_views(store: Store, catalog: Catalog) -> list[ChangeView]:
-    """The recorded (non-technical) changes, open ones and the most severe first."""
-    views = []
-    for row in store.changes():
-        key = row.source.key
-        vendor = catalog.vendor(row.source.vendor_id)
-        views.append(
-            ChangeView(
-                id=row.id,
-                key=key,
-                vendor=vendor,
-                source=vendor.source(row.source.source_id) if vendor else None,
-                url=row.source.url,
-                severity=row.severity,
-                state=row.state,
-                created_at=row.created_at,
-                from_date=row.from_version.recorded_at,
-                to_date=row.to_version.recorded_at,
-                diff=Diff.from_json(row.diff or {}),
-                triage=row.triage or {},
-            )
-        )
-    views.sort(
-        key=lambda v: (v.state != "open", SEVERITY_ORDER.get(v.severity, 9), -v.id)
+def _view(row: ChangeRow, catalog: Catalog, store: Store) -> ChangeView:
+    vendor = catalog.vendor(row.source.vendor_id)
+    reviews = store.reviews(row.id)
+    latest = reviews[-1] if reviews else None
+    return ChangeView(
+        id=row.id,
+        key=row.source.key,
+        vendor=vendor,
+        source=vendor.source(row.source.source_id) if vendor else None,
+        url=row.source.url,
+        severity=row.severity,
+        state=row.state,
+        created_at=row.created_at,
+        from_date=row.from_version.recorded_at,
+        to_date=row.to_version.recorded_at,
+        diff=Diff.from_json(row.diff or {}),
+        triage=row.triage or {},
+        review=Review(latest.decision, latest.author, latest.decided_at, latest.note)
+        if latest
+        else None,
+        technical=row.technical or row.state == "technical",
+        from_snapshot=row.from_version.snapshot_id,
+        to_snapshot=row.to_version.snapshot_id,
     )
-    return views
+
+
+def change_views(
+    store: Store, catalog: Catalog, *, technical: bool = False
+) -> list[ChangeView]:
+    """The recorded changes, open ones and the most severe first; technical
+    changes (from a normalizer upgrade) only with ``technical=True``."""
+    views = [_view(row, catalog, store) for row in store.changes(technical=technical)]
+    if not technical:
+        views = [v for v in views if not v.technical]
+    return sorted(views, key=ChangeView.sort_key)
 
 
 def _environment() -> Environment:
@@ -139,44 +100,78 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["md"] = markdown_escape
+    environment.globals["csp"] = Markup(CSP)  # our constant, not page text
+    environment.filters["heading_level"] = heading_level
     return environment
 
 
-def markdown_escape(text: object) -> str:
-    """Text made inert in Markdown: no HTML, no links or images from the page."""
-    value = str(text)
-    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-        value = value.replace(char, entity)
-    for char in "\\`*_[]()!|#":
-        value = value.replace(char, "\\" + char)
-    return value
+def heading_level(line: str) -> int:
+    """1 to 6 for a heading line of a normalized text, else 0."""
+    match = HEADING.match(line)
+    return len(match[1]) if match else 0
 
 
-def render_markdown(views: list[ChangeView]) -> str:
+def render_change(view: ChangeView) -> str:
+    """The self-contained HTML page of one change."""
+    return _environment().get_template("change.html.j2").render(change=view)
+
+
+def render_index(views: Sequence[ChangeView]) -> str:
+    """The HTML index of changes: those needing attention first."""
+    listed = [v for v in views if not v.technical]
+    technical = [v for v in views if v.technical]
+    return (
+        _environment()
+        .get_template("index.html.j2")
+        .render(changes=listed, technical=technical)
+    )
+
+
+def render_markdown(views: Sequence[ChangeView]) -> str:
     """The changes as Markdown, for a CI issue or pull request body."""
-    template = _environment().get_template("changes.md.j2")
-    # Markdown is not HTML: escaping is done by the md filter in the template.
-    template.environment.autoescape = False
-    return template.render(changes=views)
+    return markdown.render(views)
+
+
+def _write_raw(store: Store, folder: Path, views: Sequence[ChangeView]) -> list[Path]:
+    """Write each stored raw page the reports link to, once, as inert text."""
+    written = []
+    for snapshot in {s for v in views for s in (v.from_snapshot, v.to_snapshot)}:
+        if snapshot is None:
+            continue
+        path = folder / "raw" / f"snapshot-{snapshot}.txt"
+        if path.exists():
+            continue
+        try:
+            body, _ = store.snapshot(snapshot)
+        except NotFoundError:
+            log.warning("snapshot %s is not in the store", snapshot)
+            continue
+        write_atomic(path, body.decode("utf-8", errors="replace"))
+        written.append(path)
+    return written
 
 
 def write_reports(store: Store, catalog: Catalog, folder: Path) -> list[Path]:
-    """Write index.html, one HTML page per change, changes.md and changes.json."""
-    views = change_views(store, catalog)
-    environment = _environment()
-    written = []
+    """Write index.html, one HTML page per change, the raw pages they link to,
+    changes.atom, changes.md and changes.json."""
+    views = change_views(store, catalog, technical=True)
+    listed = [v for v in views if not v.technical]
+    written = _write_raw(store, folder, views)
     for view in views:
-        html = environment.get_template("change.html.j2").render(change=view)
         path = folder / f"change-{view.id}.html"
-        write_atomic(path, html)
+        write_atomic(path, render_change(view))
         written.append(path)
-    index = environment.get_template("index.html.j2").render(changes=views)
-    write_atomic(folder / "index.html", index)
-    write_atomic(folder / "changes.md", render_markdown(views))
-    write_atomic(
-        folder / "changes.json",
-        json.dumps([v.to_json() for v in views], indent=2, ensure_ascii=False) + "\n",
-    )
-    written += [folder / "index.html", folder / "changes.md", folder / "changes.json"]
+
+    outputs = {
+        "index.html": render_index(views),
+        "changes.atom": render_atom(listed),
+        "changes.md": render_markdown(listed),
+        "changes.json": json.dumps(
+            [v.to_json() for v in listed], indent=2, ensure_ascii=False
+        )
+        + "\n",
+    }
+    for name, text in outputs.items():
+        write_atomic(folder / name, text)
+        written.append(folder / name)
     return written

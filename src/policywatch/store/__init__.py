@@ -297,6 +297,18 @@ class Store:
                 raise NotFoundError(f"no snapshot {snapshot_id}")
             return decompress(row.body), row.content_type
 
+    def snapshot_headers(self, snapshot_id: int) -> dict[str, str]:
+        """The response headers of the latest fetch that stored ``snapshot_id``
+        (empty when none were kept)."""
+        with self.session() as session:
+            headers = session.scalars(
+                select(FetchAttemptRow.headers)
+                .where(FetchAttemptRow.snapshot_id == snapshot_id)
+                .order_by(FetchAttemptRow.id.desc())
+                .limit(1)
+            ).first()
+            return dict(headers or {})
+
     # -- recording a check -------------------------------------------------
 
     def _content_id(
@@ -355,14 +367,19 @@ class Store:
             snapshot_id=snapshot_id,
         )
         session.add(row)
-        source.last_checked_at = attempt.started_at
+        # A technical version (re-derived from a stored page) is no fetch: it
+        # leaves the source's fetch state as it was.
+        technical = version is not None and version.technical
+        if not technical:
+            source.last_checked_at = attempt.started_at
         if attempt.outcome == "failed":
             row.outcome = "failed"
             source.failing_since = source.failing_since or attempt.started_at
             return Recorded(outcome="failed")
 
-        source.failing_since = None
-        source.moved_to = attempt.moved_to
+        if not technical:
+            source.failing_since = None
+            source.moved_to = attempt.moved_to
         if attempt.etag is not None or attempt.last_modified is not None:
             source.etag, source.last_modified = attempt.etag, attempt.last_modified
         latest = self._latest_row(session, source.id)
@@ -397,12 +414,12 @@ class Store:
             technical=version.technical,
             diff=version.diff,
             triage=version.triage,
-            state="closed" if version.technical else "open",
+            state="technical" if version.technical else "open",
             created_at=attempt.started_at,
         )
         session.add(change)
         session.flush()
-        row.outcome = "changed"
+        row.outcome = attempt.outcome if version.technical else "changed"
         return Recorded(outcome="changed", version_id=new.id, change_id=change.id)
 
     # -- changes and reviews ---------------------------------------------
