@@ -172,6 +172,7 @@ class Settings:
     notify_failing_after: float = 86400.0
     browser_path: str = "/usr/bin/chromium"
     browser_pages: int = 4
+    report_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -528,7 +529,7 @@ def _read_settings(problems: list[str], table: object) -> Settings:
     reader = _Reader(problems, "settings", table)
     base = Settings()
     values: dict[str, Any] = {}
-    for key in ("user_agent", "notify_severity", "browser_path"):
+    for key in ("user_agent", "notify_severity", "browser_path", "report_url"):
         if (value := reader.get(key, str)) is not None:
             values[key] = value
     for key in ("concurrency", "per_host", "retries", "max_redirects", "browser_pages"):

@@ -14,8 +14,9 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class SourceResult:
     moved_to: str | None = None
     claims_at_risk: tuple[str, ...] = ()
     duration: float = 0.0
+    fetch_seconds: float = 0.0
 
     @property
     def key(self) -> str:
@@ -88,6 +90,7 @@ def exit_status(results: Sequence[SourceResult]) -> int:
 
 
 Listener = Callable[[SourceResult], None]
+CheckOne = Callable[[Source], Awaitable[SourceResult]]
 
 
 class Checker:
@@ -113,6 +116,16 @@ class Checker:
     async def run_async(self, sources: Sequence[Source]) -> list[SourceResult]:
         """Check ``sources`` on the running event loop."""
         self.store.sync_sources([(s.vendor_id, s.id, s.url, s.kind) for s in sources])
+        async with self.session() as check_one:
+            return list(await asyncio.gather(*(check_one(s) for s in sources)))
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[CheckOne]:
+        """One fetch client and one record worker, shared by every check made
+        through the function it yields (the daemon keeps one open for its life).
+
+        Sources must already be in the store (:meth:`Store.sync_sources`).
+        """
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record") as worker:
             async with (
@@ -131,14 +144,16 @@ class Checker:
                             page = await fetcher.fetch(source, **state)
                     except FetchError as exc:
                         page = exc
+                    fetched = time.monotonic() - clock
                     result = await loop.run_in_executor(
                         worker, self._process, source, page, started, clock
                     )
+                    result.fetch_seconds = fetched
                     for listener in self.listeners:
                         listener(result)
                     return result
 
-                return list(await asyncio.gather(*(one(s) for s in sources)))
+                yield one
 
     def _validators(self, source: Source) -> dict[str, str | None]:
         row = self.store.source_state(source.key)

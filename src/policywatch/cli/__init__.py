@@ -7,6 +7,7 @@ their commands on :data:`main`. Nothing in the library imports this package.
 from __future__ import annotations
 
 from policywatch.cli import check as _check  # noqa: F401
+from policywatch.cli import daemon as _daemon  # noqa: F401
 from policywatch.cli import db as _db  # noqa: F401
 from policywatch.cli import demo as _demo  # noqa: F401
 from policywatch.cli import diff as _diff  # noqa: F401

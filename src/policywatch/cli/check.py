@@ -9,7 +9,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from policywatch.check import Checker, SourceResult, exit_status
-from policywatch.cli.app import App, handle_errors, main, pass_app
+from policywatch.cli.app import App, fail, handle_errors, main, pass_app
+from policywatch.notify import Notifier
 
 OUTCOME_STYLE = {
     "new": "cyan",
@@ -32,10 +33,19 @@ OUTCOME_STYLE = {
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object with the results."
 )
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Send notifications of changes and long failures (see docs/daemon.md).",
+)
 @handle_errors
 @pass_app
 def check(
-    app: App, vendors: tuple[str, ...], sources: tuple[str, ...], as_json: bool
+    app: App,
+    vendors: tuple[str, ...],
+    sources: tuple[str, ...],
+    as_json: bool,
+    notify: bool,
 ) -> None:
     """Fetch each source once, record new versions and changes.
 
@@ -48,6 +58,11 @@ def check(
     """
     catalog = app.catalog
     picked = catalog.select(vendors, sources)
+    notifier = (
+        Notifier(catalog, app.store, reports=app.paths.reports) if notify else None
+    )
+    if notifier is not None and not notifier.enabled:
+        fail("--notify needs a target: [settings] notify or POLICYWATCH_NOTIFY", 2)
     checker = Checker(catalog, app.store, snapshots=app.paths.snapshots)
     show_progress = not as_json and app.err.is_terminal and len(picked) > 1
     with Progress(
@@ -64,6 +79,8 @@ def check(
             lambda result: progress.update(task, advance=1, description=result.key)
         )
         results = checker.run(picked)
+    if notifier is not None:
+        notifier.send(m for result in results for m in notifier.messages(result))
     if as_json:
         click.echo(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
     else:

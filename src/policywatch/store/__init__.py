@@ -616,3 +616,25 @@ class Store:
             session.add(change)
             session.flush()
             return Recorded(outcome="changed", version_id=new.id, change_id=change.id)
+
+    # -- the daemon's schedule (added for the daemon) -----------------------
+
+    def set_next_due(self, due: Sequence[tuple[str, dt.datetime | None]]) -> None:
+        """Record when each ``vendor/source`` is next due, in one transaction.
+
+        Keys the store does not hold are skipped: the daemon syncs sources
+        before it schedules them, so a missing row means one just removed.
+        """
+        if not due:
+            return
+        with self.session() as session:
+            for key, when in due:
+                vendor_id, _, source_id = key.partition("/")
+                row = session.scalars(
+                    select(SourceRow).where(
+                        SourceRow.vendor_id == vendor_id,
+                        SourceRow.source_id == source_id,
+                    )
+                ).first()
+                if row is not None:
+                    row.next_due_at = when
