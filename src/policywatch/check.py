@@ -11,17 +11,23 @@ call :func:`run_check`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import functools
+import hashlib
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from policywatch import gate
-from policywatch.catalog import Catalog, Source
+from policywatch.catalog import Catalog, Extraction, Source
 from policywatch.diff import make_diff
 from policywatch.errors import FetchError, GateError, PolicywatchError
 from policywatch.fetch import Fetcher, Page
@@ -35,6 +41,12 @@ log = logging.getLogger(__name__)
 
 OUTCOMES = ("new", "unchanged", "changed", "failed")
 MAX_CONFLICTS = 5
+# Where a run's time goes, summed over sources and logged at DEBUG.
+STAGES = ("fetch", "normalize", "store", "diff")
+# Runs of at least this many sources normalize pages in a pool of processes,
+# one per CPU: normalizing holds the GIL, and starting the pool costs about a
+# second, which only pays off when many pages are in flight.
+POOL_MIN_SOURCES = 64
 
 
 @dataclass
@@ -103,6 +115,8 @@ class Checker:
         self.store = store
         self.snapshots = snapshots
         self.listeners = list(listeners)
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        self._normalizers: ProcessPoolExecutor | None = None
 
     def run(self, sources: Sequence[Source]) -> list[SourceResult]:
         """Check ``sources`` and return one result each, in the same order."""
@@ -110,43 +124,105 @@ class Checker:
 
     async def run_async(self, sources: Sequence[Source]) -> list[SourceResult]:
         """Check ``sources`` on the running event loop."""
+        self.timings = dict.fromkeys(STAGES, 0.0)
         self.store.sync_sources([(s.vendor_id, s.id, s.url, s.kind) for s in sources])
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record") as worker:
+        with contextlib.ExitStack() as stack:
+            worker = stack.enter_context(
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="record")
+            )
+            self._normalizers = _normalizer_pool(len(sources))
+            if self._normalizers is not None:
+                stack.enter_context(self._normalizers)
+            # Pages in flight: enough to keep fetches and normalizing busy,
+            # few enough that memory stays flat however many sources there are.
+            slots = asyncio.Semaphore(self.catalog.settings.concurrency * 2)
             async with Fetcher(self.catalog.settings) as fetcher:
 
                 async def one(source: Source) -> SourceResult:
-                    state = await loop.run_in_executor(worker, self._validators, source)
-                    started, clock = utcnow(), time.monotonic()
-                    page: Page | FetchError
-                    try:
-                        page = await fetcher.fetch(source, **state)
-                    except FetchError as exc:
-                        page = exc
-                    result = await loop.run_in_executor(
-                        worker, self._process, source, page, started, clock
-                    )
-                    for listener in self.listeners:
-                        listener(result)
-                    return result
+                    async with slots:
+                        return await self._check_one(source, fetcher, worker)
 
-                return list(await asyncio.gather(*(one(s) for s in sources)))
+                results = list(await asyncio.gather(*(one(s) for s in sources)))
+        log.debug(
+            "stage seconds: %s",
+            ", ".join(f"{k} {v:.3f}" for k, v in self.timings.items()),
+            extra={"timings": self.timings},
+        )
+        return results
 
-    def _validators(self, source: Source) -> dict[str, str | None]:
+    async def _check_one(
+        self, source: Source, fetcher: Fetcher, worker: ThreadPoolExecutor
+    ) -> SourceResult:
+        loop = asyncio.get_running_loop()
+        known = await loop.run_in_executor(worker, self._known, source)
+
+        started, clock = utcnow(), time.monotonic()
+        page: Page | FetchError
+        try:
+            page = await fetcher.fetch(
+                source, etag=known.etag, last_modified=known.last_modified
+            )
+        except FetchError as exc:
+            page = exc
+        self.timings["fetch"] += time.monotonic() - clock
+
+        text = None
+        if _needs_text(page, known.raw_sha256):
+            assert isinstance(page, Page)
+            text = await self._normalize(source, page, worker)
+
+        result = await loop.run_in_executor(
+            worker, self._process, source, page, text, started, clock
+        )
+        for listener in self.listeners:
+            listener(result)
+        return result
+
+    async def _normalize(
+        self, source: Source, page: Page, worker: ThreadPoolExecutor
+    ) -> str:
+        """The page's text, from the process pool when there is one."""
+        loop = asyncio.get_running_loop()
+        task = functools.partial(
+            _timed_normalize, page.text, page.content_type, source.extraction
+        )
+        if self._normalizers is not None:
+            try:
+                text, seconds = await loop.run_in_executor(self._normalizers, task)
+            except BrokenProcessPool:
+                log.warning("the normalizing processes died; normalizing in-process")
+                self._normalizers = None
+            else:
+                self.timings["normalize"] += seconds
+                return text
+        text, seconds = await loop.run_in_executor(worker, task)
+        self.timings["normalize"] += seconds
+        return text
+
+    def _known(self, source: Source) -> _Known:
+        """What the store knows before a fetch: validators and the raw page."""
+        clock = time.monotonic()
+        raw = self.store.latest_raw_sha256(source.key, RELEASE)
         row = self.store.source_state(source.key)
-        if self.store.latest(source.key) is None:
-            return {"etag": None, "last_modified": None}
-        return {"etag": row.etag, "last_modified": row.last_modified}
+        if raw is None and self.store.latest(source.key) is None:
+            known = _Known()
+        else:
+            known = _Known(row.etag, row.last_modified, raw)
+        self.timings["store"] += time.monotonic() - clock
+        return known
 
     def _process(
         self,
         source: Source,
         page: Page | FetchError,
+        text: str | None,
         started: dt.datetime,
         clock: float,
     ) -> SourceResult:
+        busy = time.monotonic()
+        diffing = self.timings["diff"]
         try:
-            result = self._record(source, page, started, clock)
+            result = self._record(source, page, text, started, clock)
         except PolicywatchError as exc:
             log.error("%s: could not record the check: %s", source.key, exc)
             result = SourceResult(
@@ -154,12 +230,15 @@ class Checker:
             )
         result.duration = time.monotonic() - clock
         _log_result(result)
+        spent = time.monotonic() - busy - (self.timings["diff"] - diffing)
+        self.timings["store"] += spent
         return result
 
     def _record(
         self,
         source: Source,
         page: Page | FetchError,
+        text: str | None,
         started: dt.datetime,
         clock: float,
     ) -> SourceResult:
@@ -174,13 +253,12 @@ class Checker:
                 reason=page.reason,
             )
         attempt = _attempt(page, started, clock)
-        if page.not_modified:
+        if page.not_modified or text is None:
+            # A 304, or the very raw page that gave the latest version: the
+            # text cannot have changed, so it is not normalized again.
             recorded = self.store.record(key, attempt)
             return self._result(source, recorded, attempt, None)
 
-        text = normalize(
-            page.text, content_type=page.content_type, extraction=source.extraction
-        )
         digest = text_hash(text)
         latest = self.store.latest(key)
         try:
@@ -220,6 +298,7 @@ class Checker:
             based_on=latest.id if latest else None,
         )
         if latest is not None and latest.sha256 != digest:
+            clock = time.monotonic()
             vendor = self.catalog.vendor(source.vendor_id)
             diff = make_diff(latest.text, text)
             weighed = triage(
@@ -232,6 +311,7 @@ class Checker:
             version.diff = diff.to_json()
             version.severity = weighed.severity
             version.triage = weighed.to_json()
+            self.timings["diff"] += time.monotonic() - clock
         return version
 
     @staticmethod
@@ -250,6 +330,43 @@ class Checker:
             claims = (version.triage or {}).get("claims_at_risk", [])
             result.claims_at_risk = tuple(c["claim"] for c in claims)
         return result
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the store holds for a source before it is fetched."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    raw_sha256: str | None = None
+
+
+def _needs_text(page: Page | FetchError, raw_sha256: str | None) -> bool:
+    """Whether a fetched page must be normalized: not for a failure, a 304,
+    or the very raw page the latest version came from."""
+    if isinstance(page, FetchError) or page.not_modified:
+        return False
+    return raw_sha256 is None or hashlib.sha256(page.body).hexdigest() != raw_sha256
+
+
+def _timed_normalize(
+    page: str, content_type: str, extraction: Extraction | None
+) -> tuple[str, float]:
+    """The page's text and the CPU seconds it took (runs in a pool process)."""
+    clock = time.process_time()
+    text = normalize(page, content_type=content_type, extraction=extraction)
+    return text, time.process_time() - clock
+
+
+def _normalizer_pool(sources: int) -> ProcessPoolExecutor | None:
+    """A process per CPU for a large run on a machine with more than one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if sources < POOL_MIN_SOURCES or cpus < 2:
+        return None
+    # forkserver: the pool's processes start clean, not as copies of a
+    # process that holds database connections and running threads.
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=cpus, mp_context=context)
 
 
 def _attempt(page: Page, started: dt.datetime, clock: float) -> Attempt:

@@ -465,3 +465,34 @@ class Store:
         """How many rows a table holds."""
         with self.session() as session:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+    # -- fetch state (appended for the check pipeline) ----------------------
+
+    def latest_raw_sha256(self, key: str, normalizer: int) -> str | None:
+        """The SHA-256 of the raw page that last gave the latest version of
+        ``vendor/source``, if release ``normalizer`` made that version; else
+        None. An identical page fetched now would give the same text."""
+        vendor_id, _, source_id = key.partition("/")
+        with self.session() as session:
+            latest = session.execute(
+                select(VersionRow.id, VersionRow.source_id, VersionRow.normalizer)
+                .join(SourceRow, SourceRow.id == VersionRow.source_id)
+                .where(
+                    SourceRow.vendor_id == vendor_id, SourceRow.source_id == source_id
+                )
+                .order_by(VersionRow.seq.desc())
+                .limit(1)
+            ).first()
+            if latest is None or latest.normalizer != normalizer:
+                return None
+            return session.scalar(
+                select(SnapshotRow.sha256)
+                .join(FetchAttemptRow, FetchAttemptRow.snapshot_id == SnapshotRow.id)
+                .where(
+                    FetchAttemptRow.source_id == latest.source_id,
+                    FetchAttemptRow.version_id == latest.id,
+                    FetchAttemptRow.outcome.in_(("new", "changed", "unchanged")),
+                )
+                .order_by(FetchAttemptRow.id.desc())
+                .limit(1)
+            )
