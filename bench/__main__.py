@@ -99,9 +99,8 @@ def bench_size(
 
     branches = [(True, tools)]
     if not args.quick:
-        branches.append(
-            (False, [t.copy(t.folder.with_name(t.folder.name + "-no-etag")) for t in tools])
-        )
+        copies = [t.copy(t.folder.with_name(t.folder.name + "-no-etag")) for t in tools]
+        branches.append((False, copies))
     for generation, label in ((0, "warm"), (1, "changed")):
         for etag, branch in branches:
             server.control(generation=generation, etag=etag)
@@ -118,7 +117,9 @@ def main() -> None:
         "--quick", action="store_true", help="ETag-on runs only (no copy without ETag)"
     )
     parser.add_argument("--hosts", type=int, default=8, help="simulated hosts (ports)")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="requests in flight"
+    )
     parser.add_argument("--no-urlwatch", action="store_true", help="skip urlwatch")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="work folder")
     args = parser.parse_args()

@@ -41,15 +41,21 @@ def check_outcomes(figures: list[Figures], expected_changed: int) -> None:
         want = {
             "cold": {"new": f.size},
             "warm": {"unchanged": f.size},
-            "changed": {"changed": expected_changed, "unchanged": f.size - expected_changed},
+            "changed": {
+                "changed": expected_changed,
+                "unchanged": f.size - expected_changed,
+            },
         }[f.run]
         if f.outcomes != want:
             print(f"WARNING: policywatch {f.run} saw {f.outcomes}, expected {want}")
 
 
-def _find(log: list[Figures], tool: str, size: int, run: str, etag: bool) -> Figures | None:
+def _find(
+    log: list[Figures], tool: str, size: int, run: str, etag: bool
+) -> Figures | None:
     for f in log:
-        if (f.tool, f.size, f.run) == (tool, size, run) and (run == "floor" or f.etag == etag):
+        same_etag = run == "floor" or f.etag == etag
+        if (f.tool, f.size, f.run) == (tool, size, run) and same_etag:
             return f
     return None
 
@@ -85,15 +91,20 @@ def tables(log: list[Figures]) -> str:
                 uw = _find(log, "urlwatch", size, run, etag)
                 vs = "         n/a            "
                 if uw is not None:
-                    vs = (
-                        f"{_ratio(pw.per_second, uw.per_second)} {_ratio(pw.cpu, uw.cpu)} "
-                        f"{_ratio(pw.peak_kb, uw.peak_kb)} {_ratio(pw.store_bytes, uw.store_bytes)}"
+                    vs = " ".join(
+                        [
+                            _ratio(pw.per_second, uw.per_second),
+                            _ratio(pw.cpu, uw.cpu),
+                            _ratio(pw.peak_kb, uw.peak_kb),
+                            _ratio(pw.store_bytes, uw.store_bytes),
+                        ]
                     )
                 fl = _ratio(pw.wall, floor.wall) if floor else "  n/a"
+                mode = "on" if etag else "off"
                 out.append(
-                    f"{run:<7} {'on' if etag else 'off':<8} | {pw.wall:6.1f} {pw.per_second:6.1f} "
-                    f"{pw.cpu:6.1f} {pw.peak_kb / 1024:6.0f} {pw.store_bytes / MB:7.1f} | "
-                    f"{vs} | {fl:>13} | {_stages(pw)}"
+                    f"{run:<7} {mode:<8} | {pw.wall:6.1f} {pw.per_second:6.1f} "
+                    f"{pw.cpu:6.1f} {pw.peak_kb / 1024:6.0f} "
+                    f"{pw.store_bytes / MB:7.1f} | {vs} | {fl:>13} | {_stages(pw)}"
                 )
         for tool in ("urlwatch", "floor"):
             for f in log:
@@ -120,23 +131,24 @@ def goals(log: list[Figures]) -> str:
                     r = pw.per_second / uw.per_second
                     rows.append(
                         f"{size:>6} {run} etag {'on' if etag else 'off'}: "
-                        f"{r:.2f}x urlwatch's sources/s (goal >= {want:.0f}x): {verdict(r >= want)}"
+                        f"{r:.2f}x urlwatch's sources/s (goal >= {want:.0f}x): "
+                        f"{verdict(r >= want)}"
                     )
         pws = [f for f in log if f.size == size and f.tool == "policywatch"]
         uws = [f for f in log if f.size == size and f.tool == "urlwatch"]
         if pws and uws:
             p, u = max(f.peak_kb for f in pws), max(f.peak_kb for f in uws)
             rows.append(
-                f"{size:>6} peak memory {p / 1024:.0f} MB vs urlwatch {u / 1024:.0f} MB "
-                f"(goal: below): {verdict(p < u)}"
+                f"{size:>6} peak memory {p / 1024:.0f} MB vs urlwatch "
+                f"{u / 1024:.0f} MB (goal: below): {verdict(p < u)}"
             )
         for etag in (True, False):
             pw = _find(log, "policywatch", size, "warm", etag)
             if pw and floor:
                 r = pw.wall / floor.wall
                 rows.append(
-                    f"{size:>6} warm etag {'on' if etag else 'off'}: {r:.2f}x the floor's "
-                    f"wall time (goal <= 3x): {verdict(r <= 3)}"
+                    f"{size:>6} warm etag {'on' if etag else 'off'}: {r:.2f}x the "
+                    f"floor's wall time (goal <= 3x): {verdict(r <= 3)}"
                 )
     sizes = sorted({f.size for f in log})
     if 1000 in sizes and 10000 in sizes:

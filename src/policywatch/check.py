@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from policywatch import gate
-from policywatch.catalog import Catalog, Extraction, Source
+from policywatch.catalog import Catalog, Source
 from policywatch.diff import make_diff
 from policywatch.errors import FetchError, GateError, PolicywatchError
 from policywatch.fetch import Fetcher, Page
@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 OUTCOMES = ("new", "unchanged", "changed", "failed")
 MAX_CONFLICTS = 5
-# Where a run's time goes, summed over sources and logged at DEBUG.
+# Where a run's time goes, summed over sources and logged at DEBUG: fetch and
+# normalize are the seconds pages spent in them (many at once, waits included);
+# store and diff are the busy seconds of the one worker thread.
 STAGES = ("fetch", "normalize", "store", "diff")
 # Runs of at least this many sources normalize pages in a pool of processes,
 # one per CPU: normalizing holds the GIL, and starting the pool costs about a
@@ -135,7 +137,7 @@ class Checker:
                 stack.enter_context(self._normalizers)
             # Pages in flight: enough to keep fetches and normalizing busy,
             # few enough that memory stays flat however many sources there are.
-            slots = asyncio.Semaphore(self.catalog.settings.concurrency * 2)
+            slots = asyncio.Semaphore(self.catalog.settings.concurrency + 8)
             async with Fetcher(self.catalog.settings) as fetcher:
 
                 async def one(source: Source) -> SourceResult:
@@ -183,21 +185,24 @@ class Checker:
     ) -> str:
         """The page's text, from the process pool when there is one."""
         loop = asyncio.get_running_loop()
+        # The pool's processes import only the normalize module, not this one.
         task = functools.partial(
-            _timed_normalize, page.text, page.content_type, source.extraction
+            normalize,
+            page.text,
+            content_type=page.content_type,
+            extraction=source.extraction,
         )
-        if self._normalizers is not None:
-            try:
-                text, seconds = await loop.run_in_executor(self._normalizers, task)
-            except BrokenProcessPool:
-                log.warning("the normalizing processes died; normalizing in-process")
-                self._normalizers = None
-            else:
-                self.timings["normalize"] += seconds
-                return text
-        text, seconds = await loop.run_in_executor(worker, task)
-        self.timings["normalize"] += seconds
-        return text
+        clock = time.monotonic()
+        try:
+            if self._normalizers is not None:
+                try:
+                    return await loop.run_in_executor(self._normalizers, task)
+                except BrokenProcessPool:
+                    log.warning("the normalizing processes died; normalizing here")
+                    self._normalizers = None
+            return await loop.run_in_executor(worker, task)
+        finally:
+            self.timings["normalize"] += time.monotonic() - clock
 
     def _known(self, source: Source) -> _Known:
         """What the store knows before a fetch: validators and the raw page."""
@@ -347,15 +352,6 @@ def _needs_text(page: Page | FetchError, raw_sha256: str | None) -> bool:
     if isinstance(page, FetchError) or page.not_modified:
         return False
     return raw_sha256 is None or hashlib.sha256(page.body).hexdigest() != raw_sha256
-
-
-def _timed_normalize(
-    page: str, content_type: str, extraction: Extraction | None
-) -> tuple[str, float]:
-    """The page's text and the CPU seconds it took (runs in a pool process)."""
-    clock = time.process_time()
-    text = normalize(page, content_type=content_type, extraction=extraction)
-    return text, time.process_time() - clock
 
 
 def _normalizer_pool(sources: int) -> ProcessPoolExecutor | None:
