@@ -28,7 +28,8 @@ def line(f: Figures) -> str:
     outcomes = " ".join(f"{k}={v}" for k, v in sorted(f.outcomes.items()))
     return (
         f"{f.size:>6} {f.tool:<11} {f.run:<7} {etag:<7} wall {f.wall:7.1f}s "
-        f"{f.per_second:7.1f}/s cpu {f.cpu:7.1f}s peak {f.peak_kb / 1024:6.0f}MB "
+        f"{f.per_second:7.1f}/s cpu {f.cpu:7.1f}s "
+        f"({1000 * f.cpu / f.size:5.1f} ms/source) peak {f.peak_kb / 1024:6.0f}MB "
         f"store {f.store_bytes / MB:7.1f}MB {outcomes}"
     )
 

@@ -138,11 +138,15 @@ class Checker:
             # Pages in flight: enough to keep fetches and normalizing busy,
             # few enough that memory stays flat however many sources there are.
             slots = asyncio.Semaphore(self.catalog.settings.concurrency + 8)
+            loop = asyncio.get_running_loop()
+            known = await loop.run_in_executor(worker, self._known_all, sources)
             async with Fetcher(self.catalog.settings) as fetcher:
 
                 async def one(source: Source) -> SourceResult:
                     async with slots:
-                        return await self._check_one(source, fetcher, worker)
+                        return await self._check_one(
+                            source, known[source.key], fetcher, worker
+                        )
 
                 results = list(await asyncio.gather(*(one(s) for s in sources)))
         log.debug(
@@ -153,11 +157,13 @@ class Checker:
         return results
 
     async def _check_one(
-        self, source: Source, fetcher: Fetcher, worker: ThreadPoolExecutor
+        self,
+        source: Source,
+        known: _Known,
+        fetcher: Fetcher,
+        worker: ThreadPoolExecutor,
     ) -> SourceResult:
         loop = asyncio.get_running_loop()
-        known = await loop.run_in_executor(worker, self._known, source)
-
         started, clock = utcnow(), time.monotonic()
         page: Page | FetchError
         try:
@@ -204,15 +210,23 @@ class Checker:
         finally:
             self.timings["normalize"] += time.monotonic() - clock
 
-    def _known(self, source: Source) -> _Known:
-        """What the store knows before a fetch: validators and the raw page."""
+    def _known_all(self, sources: Sequence[Source]) -> dict[str, _Known]:
+        """What the store knows of each source before it is fetched, read in
+        two queries: validators, and the raw page the latest version came from.
+        Validators are sent only for a source that has a version."""
         clock = time.monotonic()
-        raw = self.store.latest_raw_sha256(source.key, RELEASE)
-        row = self.store.source_state(source.key)
-        if raw is None and self.store.latest(source.key) is None:
-            known = _Known()
-        else:
-            known = _Known(row.etag, row.last_modified, raw)
+        raws = self.store.latest_raw_sha256s(RELEASE)
+        rows = {row.key: row for row in self.store.source_states()}
+        known = {}
+        for source in sources:
+            row, raw = rows[source.key], raws.get(source.key)
+            has_validators = row.etag is not None or row.last_modified is not None
+            if raw is None and (
+                not has_validators or self.store.latest(source.key) is None
+            ):
+                known[source.key] = _Known()
+            else:
+                known[source.key] = _Known(row.etag, row.last_modified, raw)
         self.timings["store"] += time.monotonic() - clock
         return known
 

@@ -468,31 +468,43 @@ class Store:
 
     # -- fetch state (appended for the check pipeline) ----------------------
 
-    def latest_raw_sha256(self, key: str, normalizer: int) -> str | None:
-        """The SHA-256 of the raw page that last gave the latest version of
-        ``vendor/source``, if release ``normalizer`` made that version; else
-        None. An identical page fetched now would give the same text."""
-        vendor_id, _, source_id = key.partition("/")
-        with self.session() as session:
-            latest = session.execute(
-                select(VersionRow.id, VersionRow.source_id, VersionRow.normalizer)
-                .join(SourceRow, SourceRow.id == VersionRow.source_id)
-                .where(
-                    SourceRow.vendor_id == vendor_id, SourceRow.source_id == source_id
-                )
-                .order_by(VersionRow.seq.desc())
-                .limit(1)
-            ).first()
-            if latest is None or latest.normalizer != normalizer:
-                return None
-            return session.scalar(
-                select(SnapshotRow.sha256)
-                .join(FetchAttemptRow, FetchAttemptRow.snapshot_id == SnapshotRow.id)
-                .where(
-                    FetchAttemptRow.source_id == latest.source_id,
-                    FetchAttemptRow.version_id == latest.id,
-                    FetchAttemptRow.outcome.in_(("new", "changed", "unchanged")),
-                )
-                .order_by(FetchAttemptRow.id.desc())
-                .limit(1)
+    def latest_raw_sha256s(self, normalizer: int) -> dict[str, str]:
+        """For each ``vendor/source`` whose latest version release
+        ``normalizer`` made, the SHA-256 of the raw page that last gave that
+        version. An identical page fetched now would give the same text."""
+        newest = (
+            select(VersionRow.source_id, func.max(VersionRow.seq).label("seq"))
+            .group_by(VersionRow.source_id)
+            .subquery()
+        )
+        latest = (
+            select(VersionRow.id, VersionRow.source_id)
+            .join(
+                newest,
+                (newest.c.source_id == VersionRow.source_id)
+                & (newest.c.seq == VersionRow.seq),
             )
+            .where(VersionRow.normalizer == normalizer)
+            .subquery()
+        )
+        raw = (
+            select(SnapshotRow.sha256)
+            .join(FetchAttemptRow, FetchAttemptRow.snapshot_id == SnapshotRow.id)
+            .where(
+                FetchAttemptRow.source_id == latest.c.source_id,
+                FetchAttemptRow.version_id == latest.c.id,
+                FetchAttemptRow.outcome.in_(("new", "changed", "unchanged")),
+            )
+            .order_by(FetchAttemptRow.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = select(SourceRow.vendor_id, SourceRow.source_id, raw).join(
+            latest, latest.c.source_id == SourceRow.id
+        )
+        with self.session() as session:
+            return {
+                f"{vendor_id}/{source_id}": digest
+                for vendor_id, source_id, digest in session.execute(query)
+                if digest is not None
+            }
