@@ -68,8 +68,12 @@ def _ratio(a: float, b: float) -> str:
 def _stages(f: Figures) -> str:
     if not f.stages or not f.wall:
         return ""
-    parts = [f"fetch {f.stages.get('fetch', 0) / f.wall:.1f}x"]
-    for name in ("normalize", "store", "diff"):
+    # fetch and normalize: seconds summed over the pages in flight, as a
+    # multiple of the wall time; store and diff: the worker thread's share.
+    parts = [
+        f"{name} {f.stages.get(name, 0) / f.wall:.1f}x" for name in ("fetch", "normalize")
+    ]
+    for name in ("store", "diff"):
         parts.append(f"{name} {100 * f.stages.get(name, 0) / f.wall:.0f}%")
     return " ".join(parts)
 
