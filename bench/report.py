@@ -71,7 +71,8 @@ def _stages(f: Figures) -> str:
     # fetch and normalize: seconds summed over the pages in flight, as a
     # multiple of the wall time; store and diff: the worker thread's share.
     parts = [
-        f"{name} {f.stages.get(name, 0) / f.wall:.1f}x" for name in ("fetch", "normalize")
+        f"{name} {f.stages.get(name, 0) / f.wall:.1f}x"
+        for name in ("fetch", "normalize")
     ]
     for name in ("store", "diff"):
         parts.append(f"{name} {100 * f.stages.get(name, 0) / f.wall:.0f}%")
