@@ -168,3 +168,73 @@ def goals(log: list[Figures]) -> str:
             f"{verdict(r <= 1.25)}"
         )
     return "\n".join(rows)
+
+
+def _figures(data: dict[str, object]) -> list[Figures]:
+    return [
+        Figures(**{k: v for k, v in f.items() if k != "per_second"})
+        for f in data["figures"]  # type: ignore[attr-defined]
+    ]
+
+
+def markdown(data: dict[str, object]) -> str:
+    """The figures of a results.json as Markdown tables, for docs/benchmarks.md."""
+    log = _figures(data)
+    out = [
+        f"Command: `{data['command']}`; {data['machine']}; "
+        f"total {float(data['total_seconds']) / 60:.1f} min."  # type: ignore[arg-type]
+    ]
+    for size in sorted({f.size for f in log}):
+        out += [
+            f"\n### {size:,} sources\n",
+            "| run | ETag | program | wall s | sources/s | CPU s | CPU ms/source "
+            "| peak MB | store MB | outcomes | stages |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        ]
+        for run in ("cold", "floor", "warm", "changed"):
+            for etag in (True, False):
+                for tool in ("policywatch", "urlwatch", "floor"):
+                    f = _find(log, tool, size, run, etag)
+                    if f is None or (run == "floor" and not etag):
+                        continue
+                    mode = "-" if run == "floor" else ("on" if etag else "off")
+                    outcomes = ", ".join(
+                        f"{v} {k}" for k, v in sorted(f.outcomes.items())
+                    )
+                    out.append(
+                        f"| {run} | {mode} | {tool} | {f.wall:.1f} "
+                        f"| {f.per_second:.1f} | {f.cpu:.1f} "
+                        f"| {1000 * f.cpu / f.size:.1f} "
+                        f"| {f.peak_kb / 1024:.0f} | {f.store_bytes / MB:.1f} "
+                        f"| {outcomes} | {_stages(f)} |"
+                    )
+        out += [
+            "\npolicywatch / urlwatch and policywatch / floor:\n",
+            "| run | ETag | sources/s | CPU | peak memory | store | wall / floor |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        floor = _find(log, "floor", size, "floor", False)
+        for run in ("cold", "warm", "changed"):
+            for etag in (True, False):
+                pw = _find(log, "policywatch", size, run, etag)
+                uw = _find(log, "urlwatch", size, run, etag)
+                if pw is None or uw is None:
+                    continue
+                out.append(
+                    f"| {run} | {'on' if etag else 'off'} "
+                    f"| {pw.per_second / uw.per_second:.2f} | {pw.cpu / uw.cpu:.2f} "
+                    f"| {pw.peak_kb / uw.peak_kb:.2f} "
+                    f"| {pw.store_bytes / uw.store_bytes:.2f} "
+                    f"| {pw.wall / floor.wall if floor else 0:.2f} |"
+                )
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    from pathlib import Path
+
+    results = json.loads(Path(sys.argv[1]).read_text())
+    print(markdown(results))
+    print(goals(_figures(results)))
