@@ -130,7 +130,8 @@ def main() -> None:
     measure.become_subreaper()
     Urlwatch.venv = install_urlwatch(args.out / "urlwatch-venv")
     server = PageServer(_templates(args.out), args.hosts)
-    print(report.machine(), flush=True)
+    machine = report.machine()
+    print(machine, flush=True)
     started = time.monotonic()
     log: list[Figures] = []
     try:
@@ -142,7 +143,7 @@ def main() -> None:
     print(report.tables(log))
     print(f"benchmark total: {total:.0f} s for sizes {args.sizes}")
     results = {
-        "machine": report.machine(),
+        "machine": machine,
         "python": platform.python_version(),
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
         "total_seconds": total,
