@@ -477,7 +477,8 @@ def test_script_shell_fetched_plainly_says_it_needs_a_browser(
     render = "browser", in JSON and in the text output; no version is
     recorded."""
     serve_policy(server, "/deepseek/privacy", OLD, delay=0)
-    workspace.write_catalog(catalog(server).replace('render = "browser"\n', ""))
+    plain = catalog(server).replace('render = "browser"\n', "")
+    workspace.write_catalog(plain.replace(f'select = ["{SELECT}"]\n', ""))
 
     as_json = workspace.run("check", "--json")
     as_text = workspace.run("check")

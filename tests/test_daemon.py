@@ -256,6 +256,7 @@ def test_daemon_checks_on_time_notifies_stops_and_resumes(
         swapped = time.time()
         daemon.wait_for(lambda: receiver.posts, timeout=15)
         daemon.wait_for(lambda: len(pages["/xai"].starts) >= 9, timeout=15)
+        daemon.wait_for(lambda: len(pages["/deepseek"].starts) >= 6, timeout=20)
         health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz"))
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read()
         assert daemon.stop() == 0

@@ -11,33 +11,47 @@ call :func:`run_check`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import functools
+import hashlib
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from policywatch import gate, pdf
 from policywatch.catalog import Catalog, Source
 from policywatch.diff import make_diff
 from policywatch.errors import FetchError, GateError, PolicywatchError
 from policywatch.fetch import Fetcher, Page
-from policywatch.normalize import RELEASE, normalize, text_hash
+from policywatch.normalize import RELEASE, fingerprint, normalize, text_hash
 from policywatch.render import Renderer
 from policywatch.renormalize import renormalize
 from policywatch.snapshots import write_snapshot
 from policywatch.store import Attempt, NewVersion, Recorded, Store, StoredVersion
-from policywatch.store.models import utcnow
+from policywatch.store.models import SourceRow, utcnow
 from policywatch.triage import triage
 
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("new", "unchanged", "changed", "failed")
 MAX_CONFLICTS = 5
+# Where a run's time goes, summed over sources and logged at DEBUG: fetch and
+# normalize are the seconds pages spent in them (many at once, waits included);
+# store and diff are the busy seconds of the one worker thread.
+STAGES = ("fetch", "normalize", "store", "diff")
+# Runs of at least this many sources normalize pages in a pool of processes,
+# one per CPU: normalizing holds the GIL, and starting the pool costs about a
+# second, which only pays off when many pages are in flight.
+POOL_MIN_SOURCES = 64
 
 
 @dataclass
@@ -90,7 +104,9 @@ def exit_status(results: Sequence[SourceResult]) -> int:
 
 
 Listener = Callable[[SourceResult], None]
-CheckOne = Callable[[Source], Awaitable[SourceResult]]
+# A page's text, or why it has none: None for a 304 or the very raw page the
+# latest version came from; a GateError when the page cannot be read as text.
+Text = str | GateError | None
 
 
 class Checker:
@@ -108,6 +124,8 @@ class Checker:
         self.store = store
         self.snapshots = snapshots
         self.listeners = list(listeners)
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        self._normalizers: ProcessPoolExecutor | None = None
 
     def run(self, sources: Sequence[Source]) -> list[SourceResult]:
         """Check ``sources`` and return one result each, in the same order."""
@@ -115,61 +133,159 @@ class Checker:
 
     async def run_async(self, sources: Sequence[Source]) -> list[SourceResult]:
         """Check ``sources`` on the running event loop."""
+        self.timings = dict.fromkeys(STAGES, 0.0)
         self.store.sync_sources([(s.vendor_id, s.id, s.url, s.kind) for s in sources])
-        async with self.session() as check_one:
-            return list(await asyncio.gather(*(check_one(s) for s in sources)))
+        known = self._known_all(sources)
+        async with self.session(len(sources)) as check_one:
+            # Pages in flight: enough to keep fetches and normalizing busy,
+            # few enough that memory stays flat however many sources there are.
+            slots = asyncio.Semaphore(self.catalog.settings.concurrency + 8)
+
+            async def one(source: Source) -> SourceResult:
+                async with slots:
+                    return await check_one(source, known.get(source.key))
+
+            results = list(await asyncio.gather(*(one(s) for s in sources)))
+        log.debug(
+            "stage seconds: %s",
+            ", ".join(f"{k} {v:.3f}" for k, v in self.timings.items()),
+            extra={"timings": self.timings},
+        )
+        return results
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[CheckOne]:
-        """One fetch client and one record worker, shared by every check made
-        through the function it yields (the daemon keeps one open for its life).
+    async def session(self, expected: int = 0) -> AsyncIterator[CheckOne]:
+        """One fetch client, one browser, one record worker and (for runs of
+        ``expected`` >= POOL_MIN_SOURCES sources) a normalizing pool, shared by
+        every check made through the function it yields. The daemon keeps one
+        open for its whole life.
 
         Sources must already be in the store (:meth:`Store.sync_sources`).
         """
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record") as worker:
+        with contextlib.ExitStack() as stack:
+            worker = stack.enter_context(
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="record")
+            )
+            self._normalizers = _normalizer_pool(expected)
+            if self._normalizers is not None:
+                stack.enter_context(self._normalizers)
             async with (
                 Fetcher(self.catalog.settings) as fetcher,
                 Renderer(self.catalog.settings) as renderer,
             ):
 
-                async def one(source: Source) -> SourceResult:
-                    state = await loop.run_in_executor(worker, self._validators, source)
-                    started, clock = utcnow(), time.monotonic()
-                    page: Page | FetchError
-                    try:
-                        if source.render == "browser":
-                            page = await renderer.fetch(source)
-                        else:
-                            page = await fetcher.fetch(source, **state)
-                    except FetchError as exc:
-                        page = exc
-                    fetched = time.monotonic() - clock
-                    result = await loop.run_in_executor(
-                        worker, self._process, source, page, started, clock
+                async def one(
+                    source: Source, known: _Known | None = None
+                ) -> SourceResult:
+                    if known is None:
+                        loop = asyncio.get_running_loop()
+                        known = await loop.run_in_executor(
+                            worker, self._known_one, source
+                        )
+                    return await self._check_one(
+                        source, known, fetcher, renderer, worker
                     )
-                    result.fetch_seconds = fetched
-                    for listener in self.listeners:
-                        listener(result)
-                    return result
 
                 yield one
 
-    def _validators(self, source: Source) -> dict[str, str | None]:
+    async def _check_one(
+        self,
+        source: Source,
+        known: _Known,
+        fetcher: Fetcher,
+        renderer: Renderer,
+        worker: ThreadPoolExecutor,
+    ) -> SourceResult:
+        loop = asyncio.get_running_loop()
+        started, clock = utcnow(), time.monotonic()
+        page: Page | FetchError
+        try:
+            if source.render == "browser":
+                page = await renderer.fetch(source)
+            else:
+                page = await fetcher.fetch(
+                    source, etag=known.etag, last_modified=known.last_modified
+                )
+        except FetchError as exc:
+            page = exc
+        fetched = time.monotonic() - clock
+        self.timings["fetch"] += fetched
+
+        text: Text = None
+        if _needs_text(page, known, source):
+            assert isinstance(page, Page)
+            text = await self._normalize(source, page, worker)
+
+        result = await loop.run_in_executor(
+            worker, self._process, source, page, text, started, clock
+        )
+        result.fetch_seconds = fetched
+        for listener in self.listeners:
+            listener(result)
+        return result
+
+    async def _normalize(
+        self, source: Source, page: Page, worker: ThreadPoolExecutor
+    ) -> str | GateError:
+        """The page's text, from the process pool when there is one, or the
+        GateError that says why the page has none."""
+        loop = asyncio.get_running_loop()
+        if page.content_type == pdf.MEDIA_TYPE:
+            try:
+                return await loop.run_in_executor(worker, _pdf_text, source, page)
+            except GateError as exc:
+                return exc
+        # The pool's processes import only the normalize module, not this one.
+        task = functools.partial(
+            normalize,
+            page.text,
+            content_type=page.content_type,
+            extraction=source.extraction,
+        )
+        clock = time.monotonic()
+        try:
+            if self._normalizers is not None:
+                try:
+                    return await loop.run_in_executor(self._normalizers, task)
+                except BrokenProcessPool:
+                    log.warning("the normalizing processes died; normalizing here")
+                    self._normalizers = None
+            return await loop.run_in_executor(worker, task)
+        finally:
+            self.timings["normalize"] += time.monotonic() - clock
+
+    def _known_all(self, sources: Sequence[Source]) -> dict[str, _Known]:
+        """What the store knows of each source before it is fetched, read in
+        two queries: validators, and the raw page the latest version came from.
+        Validators are sent only for a source that has a version."""
+        clock = time.monotonic()
+        raws = self.store.latest_raw_sha256s(RELEASE)
+        rows = {row.key: row for row in self.store.source_states()}
+        known = {
+            source.key: _known(rows.get(source.key), raws.get(source.key))
+            for source in sources
+        }
+        self.timings["store"] += time.monotonic() - clock
+        return known
+
+    def _known_one(self, source: Source) -> _Known:
+        """What the store knows of one source (the daemon's way)."""
+        raws = self.store.latest_raw_sha256s(RELEASE, keys=[source.key])
         row = self.store.source_state(source.key)
-        if self.store.latest(source.key) is None:
-            return {"etag": None, "last_modified": None}
-        return {"etag": row.etag, "last_modified": row.last_modified}
+        return _known(row, raws.get(source.key))
 
     def _process(
         self,
         source: Source,
         page: Page | FetchError,
+        text: Text,
         started: dt.datetime,
         clock: float,
     ) -> SourceResult:
+        busy = time.monotonic()
+        diffing = self.timings["diff"]
         try:
-            result = self._record(source, page, started, clock)
+            result = self._record(source, page, text, started, clock)
         except PolicywatchError as exc:
             log.error("%s: could not record the check: %s", source.key, exc)
             result = SourceResult(
@@ -177,12 +293,15 @@ class Checker:
             )
         result.duration = time.monotonic() - clock
         _log_result(result)
+        spent = time.monotonic() - busy - (self.timings["diff"] - diffing)
+        self.timings["store"] += spent
         return result
 
     def _record(
         self,
         source: Source,
         page: Page | FetchError,
+        text: Text,
         started: dt.datetime,
         clock: float,
     ) -> SourceResult:
@@ -197,13 +316,16 @@ class Checker:
                 reason=page.reason,
             )
         attempt = _attempt(page, started, clock)
-        if page.not_modified:
+        if page.not_modified or text is None:
+            # A 304, or the very raw page that gave the latest version: the
+            # text cannot have changed, so it is not normalized again.
             recorded = self.store.record(key, attempt)
             return self._result(source, recorded, attempt, None)
 
         latest = self.store.latest(key)
         try:
-            text = _normalized(source, page)
+            if isinstance(text, GateError):
+                raise text
             gate.check_page(
                 page.text,
                 text,
@@ -250,8 +372,10 @@ class Checker:
             sha256=digest,
             normalizer=RELEASE,
             based_on=latest.id if latest else None,
+            extraction=extraction_fingerprint(source),
         )
         if latest is not None and latest.sha256 != digest:
+            clock = time.monotonic()
             vendor = self.catalog.vendor(source.vendor_id)
             diff = make_diff(latest.text, text)
             weighed = triage(
@@ -264,6 +388,7 @@ class Checker:
             version.diff = diff.to_json()
             version.severity = weighed.severity
             version.triage = weighed.to_json()
+            self.timings["diff"] += time.monotonic() - clock
         return version
 
     @staticmethod
@@ -284,17 +409,67 @@ class Checker:
         return result
 
 
-def _normalized(source: Source, page: Page) -> str:
-    """The canonical text of a fetched page; a PDF is read by :mod:`pdf` first."""
-    if page.content_type == pdf.MEDIA_TYPE:
-        return normalize(
-            pdf.extract_text(page.body),
-            content_type="text/plain",
-            extraction=source.extraction,
-        )
+@dataclass(frozen=True)
+class _Known:
+    """What the store holds for a source before it is fetched: validators,
+    and the raw page and extraction settings that gave the latest version."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    raw_sha256: str | None = None
+    extraction: str | None = None
+
+
+def _known(row: SourceRow | None, raw: tuple[str, str | None] | None) -> _Known:
+    # Validators only for a source with a version: without one, a 304 would
+    # leave it with nothing to compare against.
+    if row is None or raw is None:
+        return _Known()
+    return _Known(row.etag, row.last_modified, raw[0], raw[1])
+
+
+class CheckOne(Protocol):
+    """Checks one source; ``known`` is what the store held for it, read
+    beforehand for a whole run (the daemon leaves it out)."""
+
+    def __call__(
+        self, source: Source, known: _Known | None = None
+    ) -> Awaitable[SourceResult]: ...
+
+
+def extraction_fingerprint(source: Source) -> str:
+    """The fingerprint of how this source's pages become text."""
+    return fingerprint(source.extraction, source.render)
+
+
+def _needs_text(page: Page | FetchError, known: _Known, source: Source) -> bool:
+    """Whether a fetched page must be normalized: not for a failure, a 304,
+    or the very raw page the latest version came from, read the same way."""
+    if isinstance(page, FetchError) or page.not_modified:
+        return False
+    if known.raw_sha256 is None or known.extraction != extraction_fingerprint(source):
+        return True
+    return hashlib.sha256(page.body).hexdigest() != known.raw_sha256
+
+
+def _pdf_text(source: Source, page: Page) -> str:
+    """The canonical text of a PDF page (raises GateError when unreadable)."""
     return normalize(
-        page.text, content_type=page.content_type, extraction=source.extraction
+        pdf.extract_text(page.body),
+        content_type="text/plain",
+        extraction=source.extraction,
     )
+
+
+def _normalizer_pool(sources: int) -> ProcessPoolExecutor | None:
+    """A process per CPU for a large run on a machine with more than one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if sources < POOL_MIN_SOURCES or cpus < 2:
+        return None
+    # forkserver: the pool's processes start clean, not as copies of a
+    # process that holds database connections and running threads.
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=cpus, mp_context=context)
 
 
 def _attempt(page: Page, started: dt.datetime, clock: float) -> Attempt:

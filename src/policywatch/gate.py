@@ -72,17 +72,11 @@ def check_page(
     ``rendered`` says the page is a DOM after its scripts ran in a browser;
     ``select`` the source's selectors, named when they matched nothing.
     """
-    if select and not text.strip() and raw.strip():
-        raise GateError(
-            f"the source's select selectors ({', '.join(select)}) match nothing "
-            "on the page; its layout may have changed",
-            reason="selector-empty",
-        )
     short = len(text) < SHORT_TEXT_CHARS
     if short:
         _check_short(raw, text)
     if len(text.strip()) < MIN_TEXT_CHARS:
-        _check_thin(raw, text, rendered=rendered)
+        _check_thin(raw, text, rendered=rendered, select=select)
     if latest_text and len(text) < COLLAPSE_RATIO * len(latest_text):
         raise GateError(
             f"the text shrank from {len(latest_text)} to {len(text)} characters "
@@ -107,7 +101,9 @@ def _check_short(raw: str, text: str) -> None:
         )
 
 
-def _check_thin(raw: str, text: str, *, rendered: bool = False) -> None:
+def _check_thin(
+    raw: str, text: str, *, rendered: bool = False, select: tuple[str, ...] = ()
+) -> None:
     """Empty and near-empty texts, telling a script-only shell apart."""
     chars = len(text.strip())
     if match := CLIENT_REDIRECT.search(raw) or CLIENT_REDIRECT.search(text):
@@ -117,7 +113,15 @@ def _check_thin(raw: str, text: str, *, rendered: bool = False) -> None:
             "point the catalog at the page it leads to",
             reason="client-redirect",
         )
-    if not rendered and SCRIPT_MARKERS.search(raw):
+    scripted = not rendered and SCRIPT_MARKERS.search(raw) is not None
+    if select and not chars and raw.strip():
+        hint = ' or it is built by scripts (try render = "browser")' if scripted else ""
+        raise GateError(
+            f"the source's select selectors ({', '.join(select)}) match nothing "
+            f"on the page: its layout may have changed{hint}",
+            reason="selector-empty",
+        )
+    if scripted:
         raise GateError(
             f"the page has {chars} characters of text until scripts run; "
             'it probably needs render = "browser"',

@@ -186,6 +186,14 @@ def _fold(text: str) -> str:
     return FOLDED.sub(lambda match: FOLD.get(match.group(), ""), text)
 
 
+def fingerprint(extraction: Extraction, render: str = "http") -> str:
+    """A short hash of the settings that turn a page into text, with the
+    normalizer release: an identical raw page gives an identical text only
+    while this stays the same."""
+    settings = repr((RELEASE, render, extraction))
+    return hashlib.sha256(settings.encode("utf-8")).hexdigest()[:16]
+
+
 def text_hash(text: str) -> str:
     """The SHA-256 of a canonical text, hex encoded."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -20,7 +20,7 @@ from policywatch import fetch, gate, pdf
 from policywatch.catalog import Source
 from policywatch.diff import make_diff
 from policywatch.errors import GateError, PolicywatchError
-from policywatch.normalize import RELEASE, normalize, text_hash
+from policywatch.normalize import RELEASE, fingerprint, normalize, text_hash
 from policywatch.snapshots import write_snapshot
 from policywatch.store import Attempt, NewVersion, Store, StoredVersion
 
@@ -100,7 +100,7 @@ def _one(store: Store, source: Source, snapshots: Path | None) -> Renormalized:
         recorded = store.record(
             key,
             Attempt(outcome=OUTCOME, raw=raw, content_type=content_type),
-            _technical_version(latest, text),
+            _technical_version(latest, text, source),
         )
         if recorded.conflict:
             continue
@@ -116,7 +116,7 @@ def _one(store: Store, source: Source, snapshots: Path | None) -> Renormalized:
     raise PolicywatchError(f"{key}: versions kept being recorded concurrently")
 
 
-def _technical_version(latest: StoredVersion, text: str) -> NewVersion:
+def _technical_version(latest: StoredVersion, text: str, source: Source) -> NewVersion:
     # No triage: a technical change says nothing about the policy's claims.
     return NewVersion(
         text=text,
@@ -127,6 +127,7 @@ def _technical_version(latest: StoredVersion, text: str) -> NewVersion:
         severity="cosmetic",
         triage={"claims_at_risk": [], "from_release": latest.normalizer},
         technical=True,
+        extraction=fingerprint(source.extraction, source.render),
     )
 
 

@@ -104,6 +104,7 @@ class NewVersion:
     severity: str = "minor"
     triage: Any = None
     technical: bool = False
+    extraction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -476,6 +477,7 @@ class Store:
             text_id=text_id,
             snapshot_id=snapshot_id,
             normalizer=version.normalizer,
+            extraction=version.extraction,
             technical=version.technical,
             recorded_at=attempt.started_at,
         )
@@ -638,3 +640,51 @@ class Store:
                 ).first()
                 if row is not None:
                     row.next_due_at = when
+
+    # -- fetch state (appended for the check pipeline) ----------------------
+
+    def latest_raw_sha256s(
+        self, normalizer: int, *, keys: Sequence[str] | None = None
+    ) -> dict[str, tuple[str, str | None]]:
+        """For each ``vendor/source`` (or only ``keys``) whose latest version
+        release ``normalizer`` made: the SHA-256 of the raw page that last
+        gave that version, and the extraction fingerprint the version was
+        made with. An identical page read the same way gives the same text."""
+        newest = (
+            select(VersionRow.source_id, func.max(VersionRow.seq).label("seq"))
+            .group_by(VersionRow.source_id)
+            .subquery()
+        )
+        latest = (
+            select(VersionRow.id, VersionRow.source_id, VersionRow.extraction)
+            .join(
+                newest,
+                (newest.c.source_id == VersionRow.source_id)
+                & (newest.c.seq == VersionRow.seq),
+            )
+            .where(VersionRow.normalizer == normalizer)
+            .subquery()
+        )
+        raw = (
+            select(SnapshotRow.sha256)
+            .join(FetchAttemptRow, FetchAttemptRow.snapshot_id == SnapshotRow.id)
+            .where(
+                FetchAttemptRow.source_id == latest.c.source_id,
+                FetchAttemptRow.version_id == latest.c.id,
+                FetchAttemptRow.outcome.in_(("new", "changed", "unchanged")),
+            )
+            .order_by(FetchAttemptRow.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = select(
+            SourceRow.vendor_id, SourceRow.source_id, raw, latest.c.extraction
+        ).join(latest, latest.c.source_id == SourceRow.id)
+        wanted = set(keys) if keys is not None else None
+        with self.session(read_only=True) as session:
+            return {
+                f"{vendor_id}/{source_id}": (digest, extraction)
+                for vendor_id, source_id, digest, extraction in session.execute(query)
+                if digest is not None
+                and (wanted is None or f"{vendor_id}/{source_id}" in wanted)
+            }

@@ -152,6 +152,9 @@ class VersionRow(Base):
         ForeignKey("snapshots.id"), index=True
     )
     normalizer: Mapped[int] = mapped_column(Integer)
+    # normalize.fingerprint() of the settings that made the text (None when
+    # unknown): an identical raw page may skip normalizing only while it holds.
+    extraction: Mapped[str | None] = mapped_column(String(32))
     technical: Mapped[bool] = mapped_column(Boolean, default=False)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -1,0 +1,1 @@
+"""Benchmarks of policywatch: throughput, memory and storage, beside peers."""
