@@ -506,7 +506,10 @@ def _log_result(result: SourceResult) -> None:
         "outcome": result.outcome,
     }
     if result.outcome == "failed":
-        log.warning("%s failed: %s", result.key, result.error, extra=extra)
+        # INFO like every other outcome: the run's output shows failures to
+        # people, the daemon's JSON log carries them with reason and source.
+        extra["reason"] = result.reason or ""
+        log.info("%s failed: %s", result.key, result.error, extra=extra)
     elif result.outcome == "changed":
         log.info("%s changed (%s)", result.key, result.severity, extra=extra)
     else:

@@ -110,7 +110,8 @@ def run(folder: Path, say: Say = print) -> list[SourceResult]:
             written = write_reports(store, catalog, folder / "reports")
         finally:
             store.close()
-    say(f"Report: {written[-3]} ({len(written)} files in {folder / 'reports'})")
+    index = folder / "reports" / "index.html"
+    say(f"Report: {index} ({len(written)} files in {index.parent})")
     return results
 
 
