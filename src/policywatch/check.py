@@ -36,7 +36,14 @@ from policywatch.normalize import RELEASE, fingerprint, normalize, text_hash
 from policywatch.render import Renderer
 from policywatch.renormalize import renormalize
 from policywatch.snapshots import write_snapshot
-from policywatch.store import Attempt, NewVersion, Recorded, Store, StoredVersion
+from policywatch.store import (
+    Attempt,
+    LatestRef,
+    NewVersion,
+    Recorded,
+    Store,
+    StoredVersion,
+)
 from policywatch.store.models import SourceRow, utcnow
 from policywatch.triage import triage
 
@@ -322,14 +329,15 @@ class Checker:
             recorded = self.store.record(key, attempt)
             return self._result(source, recorded, attempt, None)
 
-        latest = self.store.latest(key)
+        digest = text_hash(text) if isinstance(text, str) else ""
+        latest = self._latest(key, digest)
         try:
             if isinstance(text, GateError):
                 raise text
             gate.check_page(
                 page.text,
                 text,
-                latest_text=latest.text if latest else None,
+                latest_text=latest.text if isinstance(latest, StoredVersion) else None,
                 rendered=source.render == "browser",
                 select=source.extraction.select,
             )
@@ -344,18 +352,17 @@ class Checker:
                 source.vendor_id, source.id, "failed", error=str(exc), reason=exc.reason
             )
 
-        digest = text_hash(text)
         if latest and latest.normalizer != RELEASE and latest.sha256 != digest:
             # Made by another normalizer release: re-derive it first, so the
             # upgrade is recorded as a technical change, not as this page's.
             renormalize(self.store, [source], snapshots=self.snapshots)
-            latest = self.store.latest(key)
+            latest = self._latest(key, digest)
         for _ in range(MAX_CONFLICTS):
             version = self._version(source, text, digest, latest)
             recorded = self.store.record(key, attempt, version)
             if not recorded.conflict:
                 break
-            latest = self.store.latest(key)
+            latest = self._latest(key, digest)
         else:
             raise PolicywatchError(f"{key}: versions kept being recorded concurrently")
         if self.snapshots is not None:
@@ -364,8 +371,21 @@ class Checker:
             write_snapshot(self.snapshots, key, text)
         return self._result(source, recorded, attempt, version)
 
+    def _latest(self, key: str, digest: str) -> StoredVersion | LatestRef | None:
+        """The latest version of ``key``, with its text only when that text
+        differs from the one hashed to ``digest`` (the gate and the diff need
+        it then; an equal text needs neither, and reading it is costly)."""
+        ref = self.store.latest_ref(key)
+        if ref is None or ref.sha256 == digest:
+            return ref
+        return self.store.latest(key)
+
     def _version(
-        self, source: Source, text: str, digest: str, latest: StoredVersion | None
+        self,
+        source: Source,
+        text: str,
+        digest: str,
+        latest: StoredVersion | LatestRef | None,
     ) -> NewVersion:
         version = NewVersion(
             text=text,
@@ -374,7 +394,7 @@ class Checker:
             based_on=latest.id if latest else None,
             extraction=extraction_fingerprint(source),
         )
-        if latest is not None and latest.sha256 != digest:
+        if isinstance(latest, StoredVersion) and latest.sha256 != digest:
             clock = time.monotonic()
             vendor = self.catalog.vendor(source.vendor_id)
             diff = make_diff(latest.text, text)

@@ -24,15 +24,21 @@ def path_for(folder: Path, key: str) -> Path:
     return folder / vendor_id / f"{source_id}.md"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step."""
+def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``text`` in one step.
+
+    ``durable`` flushes the text to disk before the rename, so even a power
+    loss leaves the old file or the new one. Without it a killed process
+    still leaves one or the other, but a power loss may leave an empty file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -54,7 +60,11 @@ def refresh(path: Path, text: str) -> bool:
             return False
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    write_atomic(path, text)
+    # No fsync: these files are a view of the store, which holds every text
+    # durably. A file a power loss emptied is rewritten by the next check
+    # that normalizes its source, or at once by `policywatch snapshots
+    # rebuild`, so waiting for the disk on every check buys nothing.
+    write_atomic(path, text, durable=False)
     return True
 
 
