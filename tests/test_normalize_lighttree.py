@@ -58,7 +58,7 @@ TRICKY = [
 def bs4_text(page: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """The text with the light tree switched off (BeautifulSoup's tree)."""
     with monkeypatch.context() as patch:
-        patch.setattr(normalize_module, "_light_tree", refuse)
+        patch.setattr(normalize_module, "light_tree", refuse)
         return normalize(page)
 
 
@@ -97,7 +97,7 @@ def test_generated_pages_give_the_same_text_from_either_tree(
     page = "".join(fragments)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(normalize_module, "_light_tree", refuse)
+        patch.setattr(normalize_module, "light_tree", refuse)
         expected = normalize(page)
 
     assert normalize(page) == expected
@@ -109,13 +109,13 @@ def test_light_tree_is_what_a_page_without_selectors_is_read_from(
     """Without selectors the light tree is used; with a ``select`` or a
     ``remove`` setting, BeautifulSoup's tree (for soupsieve's CSS)."""
     built: list[LightNode] = []
-    light_tree = normalize_module._light_tree
+    light_tree = normalize_module.light_tree
 
     def counting(page: str) -> LightNode:
         built.append(light_tree(page))
         return built[-1]
 
-    monkeypatch.setattr(normalize_module, "_light_tree", counting)
+    monkeypatch.setattr(normalize_module, "light_tree", counting)
     page = "<main><p>Policy text.</p><p class='x'>Drop me.</p></main>"
 
     assert normalize(page) == "Policy text.\n\nDrop me.\n"
@@ -129,6 +129,6 @@ def test_page_the_light_tree_cannot_build_still_gives_its_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """When the light tree fails, BeautifulSoup's tree gives the page's text."""
-    monkeypatch.setattr(normalize_module, "_light_tree", refuse)
+    monkeypatch.setattr(normalize_module, "light_tree", refuse)
 
     assert normalize("<main><p>Still here.</p></main>") == "Still here.\n"

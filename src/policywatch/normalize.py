@@ -19,6 +19,7 @@ re-derives texts from the stored raw pages, recording technical changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -269,7 +270,7 @@ def _document(page: str) -> Element:
     """The page's tree: the light tree, or BeautifulSoup's for markup the
     light tree does not build (namespaced names, a page lxml rejects)."""
     try:
-        return _light_tree(page)
+        return light_tree(page)
     except Exception:
         # Whatever made lxml or the light tree fail, BeautifulSoup has its own
         # ways (another encoding) to make something of the page: keep them.
@@ -403,7 +404,7 @@ class _LightBuilder:
         return self.root
 
 
-def _light_tree(page: str) -> LightNode:
+def light_tree(page: str) -> LightNode:
     """The page parsed by lxml into a light tree, as BeautifulSoup would
     build it with its lxml tree builder (which feeds lxml the same way)."""
     if page[:1] == "\N{BYTE ORDER MARK}":
@@ -714,9 +715,13 @@ def _chrome_attrs(attrs: Mapping[str, object]) -> bool:
         return True
     if attrs.get("role") in CHROME_ROLES:
         return True
-    return any(
-        CHROME_WORD.search(word) or CHROME_VENDOR.search(word) for word in _names(attrs)
-    )
+    return any(_chrome_word(word) for word in _names(attrs))
+
+
+@functools.lru_cache(maxsize=4096)
+def _chrome_word(word: str) -> bool:
+    # Pages repeat their class names: each is matched once.
+    return bool(CHROME_WORD.search(word) or CHROME_VENDOR.search(word))
 
 
 def _site_header(attrs: Mapping[str, object]) -> bool:
