@@ -19,12 +19,14 @@ re-derives texts from the stored raw pages, recording technical changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeAlias, cast
 
 import soupsieve
 from bs4 import (
@@ -35,6 +37,7 @@ from bs4 import (
     Tag,
     XMLParsedAsHTMLWarning,
 )
+from lxml import etree  # type: ignore[import-untyped]
 
 from policywatch.catalog import Extraction
 from policywatch.errors import CatalogError
@@ -232,18 +235,20 @@ def html_text(page: str, extraction: Extraction | None = None) -> str:
     except UnicodeEncodeError:
         # Lone surrogates (a page decoded with "surrogateescape") cannot be parsed.
         page = page.encode("utf-8", "replace").decode("utf-8")
-    # Classes stay one string: splitting every element's would cost a tenth of
-    # the parse, and only the few elements looked at need it.
-    soup = BeautifulSoup(page, "lxml", multi_valued_attributes=None)
-    for selector in extraction.remove:
-        for tag in _select(soup, selector):
-            tag.decompose()
-
-    if extraction.select:
-        roots = _outermost(_select(soup, ", ".join(extraction.select)))
-        writer = _Writer(chrome=False)
+    roots: list[Element]
+    if extraction.select or extraction.remove:
+        soup = _soup(page)
+        for selector in extraction.remove:
+            for tag in _select(soup, selector):
+                tag.decompose()
+        if extraction.select:
+            roots = list(_outermost(_select(soup, ", ".join(extraction.select))))
+            writer = _Writer(chrome=False)
+        else:
+            roots = main_content(soup)
+            writer = _Writer(chrome=True)
     else:
-        roots = main_content(soup)
+        roots = main_content(_document(page))
         writer = _Writer(chrome=True)
 
     for root in roots:
@@ -255,6 +260,167 @@ def html_text(page: str, extraction: Extraction | None = None) -> str:
     return writer.text()
 
 
+def _soup(page: str) -> BeautifulSoup:
+    # Classes stay one string: splitting every element's would cost a tenth of
+    # the parse, and only the few elements looked at need it.
+    return BeautifulSoup(page, "lxml", multi_valued_attributes=None)
+
+
+def _document(page: str) -> Element:
+    """The page's tree: the light tree, or BeautifulSoup's for markup the
+    light tree does not build (namespaced names, a page lxml rejects)."""
+    try:
+        return light_tree(page)
+    except Exception:
+        # Whatever made lxml or the light tree fail, BeautifulSoup has its own
+        # ways (another encoding) to make something of the page: keep them.
+        return _soup(page)
+
+
+class LightText(str):
+    """A text string of the light tree (bs4's ``NavigableString``)."""
+
+    __slots__ = ()
+
+
+class _Hidden(str):
+    """A string the text never shows: a comment, a doctype, a processing
+    instruction, or text inside a script, style, template or ruby annotation."""
+
+    __slots__ = ()
+
+
+HIDDEN = _Hidden()
+
+
+class LightNode:
+    """An element of the light tree: the part of bs4's ``Tag`` the writer reads."""
+
+    __slots__ = ("attrs", "contents", "name", "parent")
+
+    def __init__(self, name: str, attrs: dict[str, str], parent: LightNode | None):
+        self.name = name
+        self.attrs = attrs
+        self.contents: list[LightNode | str] = []
+        self.parent = parent
+
+    def get(self, key: str) -> str | None:
+        return self.attrs.get(key)
+
+    def __getitem__(self, key: str) -> str:
+        return self.attrs[key]
+
+
+class _Unusual(Exception):
+    """Markup the light tree leaves to BeautifulSoup (namespaced names)."""
+
+
+# What BeautifulSoup makes of lxml's parse events, for HTML: whitespace-only
+# strings outside these tags shrink to one space or newline ...
+PRESERVE_WHITESPACE = frozenset({"pre", "textarea"})
+ASCII_SPACES = "\x20\x0a\x09\x0c\x0d"
+# ... and strings inside these tags are not text.
+STRING_CONTAINERS = frozenset({"rt", "rp", "style", "script", "template"})
+
+
+class _LightBuilder:
+    """An lxml parser target that builds the tree BeautifulSoup's lxml tree
+    builder would build from the same events, with light nodes: the same
+    elements, attributes and strings in the same places, strings split where
+    a comment splits them."""
+
+    def __init__(self) -> None:
+        self.root = LightNode("[document]", {}, None)
+        self.stack = [self.root]
+        self.open: dict[str, int] = {}
+        self.parts: list[str] = []
+        self.preserve = 0
+        self.containers = 0
+
+    def start(
+        self, tag: str, attrib: dict[str, str], nsmap: dict[str, str] | None = None
+    ) -> None:
+        if nsmap or tag[:1] == "{" or any(key[:1] == "{" for key in attrib):
+            raise _Unusual(tag)
+        self.end_data()
+        node = LightNode(tag, dict(attrib), self.stack[-1])
+        self.stack[-1].contents.append(node)
+        self.stack.append(node)
+        self.open[tag] = self.open.get(tag, 0) + 1
+        if tag in PRESERVE_WHITESPACE:
+            self.preserve += 1
+        if tag in STRING_CONTAINERS:
+            self.containers += 1
+
+    def end(self, tag: str) -> None:
+        if tag[:1] == "{":
+            raise _Unusual(tag)
+        self.end_data()
+        # Like BeautifulSoup: close the innermost open tag of that name and
+        # every tag opened inside it; an end tag for no open tag does nothing.
+        if not self.open.get(tag):
+            return
+        while len(self.stack) > 1:
+            if self.pop().name == tag:
+                return
+
+    def pop(self) -> LightNode:
+        node = self.stack.pop()
+        self.open[node.name] -= 1
+        if node.name in PRESERVE_WHITESPACE:
+            self.preserve -= 1
+        if node.name in STRING_CONTAINERS:
+            self.containers -= 1
+        return node
+
+    def data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def comment(self, text: str) -> None:
+        self.hidden()
+
+    def doctype(self, *_: object) -> None:
+        self.hidden()
+
+    def pi(self, *_: object) -> None:
+        self.hidden()
+
+    def hidden(self) -> None:
+        self.end_data()
+        self.stack[-1].contents.append(HIDDEN)
+
+    def end_data(self) -> None:
+        if not self.parts:
+            return
+        text = "".join(self.parts)
+        self.parts.clear()
+        if not self.preserve and not text.strip(ASCII_SPACES):
+            text = "\n" if "\n" in text else " "
+        node = _Hidden(text) if self.containers else LightText(text)
+        self.stack[-1].contents.append(node)
+
+    def close(self) -> LightNode:
+        self.end_data()
+        return self.root
+
+
+def light_tree(page: str) -> LightNode:
+    """The page parsed by lxml into a light tree, as BeautifulSoup would
+    build it with its lxml tree builder (which feeds lxml the same way)."""
+    if page[:1] == "\N{BYTE ORDER MARK}":
+        page = page[1:]
+    builder = _LightBuilder()
+    parser = etree.HTMLParser(target=builder, recover=True, encoding=None)
+    parser.feed(page)
+    root: LightNode = parser.close()
+    return root
+
+
+Element: TypeAlias = Tag | LightNode
+ELEMENT_TYPES = frozenset({Tag, LightNode})
+TEXT_TYPES = frozenset({NavigableString, CData, LightText})
+
+
 def _select(soup: BeautifulSoup, selector: str) -> list[Tag]:
     try:
         return list(soup.select(selector))
@@ -262,45 +428,82 @@ def _select(soup: BeautifulSoup, selector: str) -> list[Tag]:
         raise CatalogError(f"selector {selector!r} is not valid CSS: {exc}") from exc
 
 
-def main_content(soup: BeautifulSoup) -> list[Tag]:
+def main_content(soup: Element) -> list[Element]:
     """The elements that hold a page's main content, outermost first.
 
     The ``main`` elements (or ``role=main``) when they hold text; else the
     ``article`` elements (or ``role=article``); else the body.
     """
-    mains: list[Tag] = []
-    articles: list[Tag] = []
-    for tag in soup.descendants:
-        if type(tag) is not Tag:
-            continue
+    mains: list[Element] = []
+    articles: list[Element] = []
+    body: Element | None = None
+    for tag in _elements(soup):
+        name = tag.name
         role = tag.attrs.get("role")
-        if tag.name == "main" or role == "main":
+        if name == "main" or role == "main":
             mains.append(tag)
-        elif tag.name == "article" or role == "article":
+        elif name == "article" or role == "article":
             articles.append(tag)
+        if name == "body" and body is None:
+            body = tag
     for found in (mains, articles):
         roots = [tag for tag in _outermost(found) if _text_chars(tag)]
         if roots:
             return roots
-    body = soup.body or soup
-    return [body] if isinstance(body, Tag) else []
+    return [body or soup]
 
 
-def _outermost(tags: Iterable[Tag]) -> list[Tag]:
+def _outermost(tags: Iterable[Element]) -> list[Element]:
     """Drop the tags nested in another of ``tags``, keeping document order."""
     picked = list(tags)
     chosen = {id(tag) for tag in picked}
-    return [t for t in picked if not any(id(p) in chosen for p in t.parents)]
+    return [t for t in picked if not any(id(p) in chosen for p in _parents(t))]
 
 
-def _text_chars(tag: Tag) -> int:
+def _parents(tag: Element) -> Iterator[Element]:
+    parent = tag.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+def _elements(tag: Element) -> Iterator[Element]:
+    """The elements inside ``tag``, in document order."""
+    stack = [iter(tag.contents)]
+    while stack:
+        for node in stack[-1]:
+            if type(node) in ELEMENT_TYPES:
+                yield cast(Element, node)
+                stack.append(iter(cast(Element, node).contents))
+                break
+        else:
+            stack.pop()
+
+
+def _strings(tag: Element) -> Iterator[tuple[str, str]]:
+    """The text strings inside ``tag`` (not comments, scripts, styles,
+    templates or ruby annotations), each with its parent's name, in
+    document order."""
+    stack = [(tag.name, iter(tag.contents))]
+    while stack:
+        name, children = stack[-1]
+        for node in children:
+            kind = type(node)
+            if kind is NavigableString or kind is LightText:
+                yield cast(str, node), name
+            elif kind in ELEMENT_TYPES:
+                element = cast(Element, node)
+                stack.append((element.name, iter(element.contents)))
+                break
+        else:
+            stack.pop()
+
+
+def _text_chars(tag: Element) -> int:
     """How many characters of visible-candidate text ``tag`` holds."""
-    total = 0
-    for node in tag.descendants:
-        parent = node.parent
-        if type(node) is NavigableString and parent and parent.name not in DROP_TAGS:
-            total += len(node.strip())
-    return total
+    return sum(
+        len(text.strip()) for text, parent in _strings(tag) if parent not in DROP_TAGS
+    )
 
 
 @dataclass
@@ -328,29 +531,25 @@ class _Writer:
     links: int = 0
     targets: int = 0
 
-    def walk(self, node: Tag, depth: int) -> None:
+    def walk(self, node: Element, depth: int) -> None:
         """Render the children of ``node`` into blocks."""
         if depth > MAX_DEPTH:
             # Pathologically deep markup: keep its words, not its structure.
             words = (
-                str(text)
-                for text in node.descendants
-                if type(text) is NavigableString
-                and text.parent is not None
-                and text.parent.name not in DROP_TAGS
+                str(text) for text, parent in _strings(node) if parent not in DROP_TAGS
             )
             self.run.append(WHITESPACE.sub(" ", " ".join(words)))
             return
-        for child in node.children:
+        for child in node.contents:
             kind = type(child)
-            if kind is NavigableString or kind is CData:
+            if kind in TEXT_TYPES:
                 text = WHITESPACE.sub(" ", str(child))
                 self.run.append(text)
                 self.chars += len(text)
-            elif kind is Tag:
-                self._element(child, depth + 1)  # type: ignore[arg-type]
+            elif kind in ELEMENT_TYPES:
+                self._element(cast(Element, child), depth + 1)
 
-    def _element(self, tag: Tag, depth: int) -> None:
+    def _element(self, tag: Element, depth: int) -> None:
         name = tag.name
         if name in DROP_TAGS or self._is_chrome(tag):
             return
@@ -373,7 +572,7 @@ class _Writer:
             self.prefix = ""
         elif name == "pre":
             self.flush()
-            self.blocks.append(_Block(tag.get_text()))
+            self.blocks.append(_Block(_get_text(tag)))
         elif name == "a" and not _has_block(tag):
             self.run.append(self._link(tag, depth))
         elif _is_block(tag):
@@ -381,7 +580,7 @@ class _Writer:
         else:
             self.walk(tag, depth)
 
-    def _block(self, tag: Tag, depth: int) -> None:
+    def _block(self, tag: Element, depth: int) -> None:
         self.flush()
         mark = len(self.blocks)
         counts = (self.chars, self.link_chars, self.links, self.targets)
@@ -407,7 +606,7 @@ class _Writer:
             and chars <= CHROME_GUARD * self.content_chars
         )
 
-    def _section(self, tag: Tag, depth: int) -> None:
+    def _section(self, tag: Element, depth: int) -> None:
         if tag.name in SECTIONS and not self.in_section:
             self.in_section = True
             self.walk(tag, depth)
@@ -415,7 +614,7 @@ class _Writer:
         else:
             self.walk(tag, depth)
 
-    def _is_chrome(self, tag: Tag) -> bool:
+    def _is_chrome(self, tag: Element) -> bool:
         """Whether ``tag`` is page chrome to leave out of the text."""
         if not self.chrome:
             return False
@@ -439,15 +638,19 @@ class _Writer:
             self.chrome, content_chars=self.content_chars, in_section=self.in_section
         )
 
-    def _flat(self, tag: Tag, depth: int) -> str:
+    def _flat(self, tag: Element, depth: int) -> str:
         """The text of ``tag`` on one line, its blocks joined by spaces."""
         inner = self._inner()
         inner.walk(tag, depth)
         inner.flush()
         return " ".join(block.text for block in inner.blocks)
 
-    def _row(self, row: Tag, depth: int) -> None:
-        cells = [c for c in row.children if type(c) is Tag and c.name in CELLS]
+    def _row(self, row: Element, depth: int) -> None:
+        cells = [
+            cast(Element, c)
+            for c in row.contents
+            if type(c) in ELEMENT_TYPES and cast(Element, c).name in CELLS
+        ]
         if any(_holds(cell, LAYOUT_INSIDE) for cell in cells):
             # A layout table: its cells hold sections, not values.
             self.flush()
@@ -459,7 +662,7 @@ class _Writer:
         if any(texts):
             self.blocks.append(_Block("| " + " | ".join(texts) + " |"))
 
-    def _link(self, link: Tag, depth: int) -> str:
+    def _link(self, link: Element, depth: int) -> str:
         inner = self._inner()
         inner.walk(link, depth)
         raw = INVISIBLE.sub("", "".join(inner.run))
@@ -504,7 +707,7 @@ class _Writer:
         return "".join(parts)
 
 
-def _chrome_attrs(attrs: dict[str, object]) -> bool:
+def _chrome_attrs(attrs: Mapping[str, object]) -> bool:
     if "hidden" in attrs or attrs.get("aria-hidden") == "true":
         return True
     style = attrs.get("style")
@@ -512,16 +715,20 @@ def _chrome_attrs(attrs: dict[str, object]) -> bool:
         return True
     if attrs.get("role") in CHROME_ROLES:
         return True
-    return any(
-        CHROME_WORD.search(word) or CHROME_VENDOR.search(word) for word in _names(attrs)
-    )
+    return any(_chrome_word(word) for word in _names(attrs))
 
 
-def _site_header(attrs: dict[str, object]) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _chrome_word(word: str) -> bool:
+    # Pages repeat their class names: each is matched once.
+    return bool(CHROME_WORD.search(word) or CHROME_VENDOR.search(word))
+
+
+def _site_header(attrs: Mapping[str, object]) -> bool:
     return any(SITE_HEADER.search(word) for word in _names(attrs))
 
 
-def _names(attrs: dict[str, object]) -> list[str]:
+def _names(attrs: Mapping[str, object]) -> list[str]:
     """The words that name an element: its id, classes, name and label."""
     words: list[str] = []
     for key in ("id", "class"):
@@ -536,16 +743,24 @@ def _names(attrs: dict[str, object]) -> list[str]:
     return words
 
 
-def _is_skip_link(link: Tag) -> bool:
+def _is_skip_link(link: Element) -> bool:
     href = link.get("href")
     return (
         isinstance(href, str)
         and href.startswith("#")
-        and bool(SKIP_LINK.match(link.get_text()))
+        and bool(SKIP_LINK.match(_get_text(link)))
     )
 
 
-def _is_block(tag: Tag) -> bool:
+def _get_text(tag: Element) -> str:
+    """The text strings inside ``tag`` joined, as ``Tag.get_text`` gives them
+    for any tag the writer reads (CData included)."""
+    if isinstance(tag, Tag):
+        return tag.get_text()
+    return "".join(text for text, _ in _strings(tag))
+
+
+def _is_block(tag: Element) -> bool:
     if tag.name not in INLINE_TAGS:
         return True
     classes = tag.attrs.get("class")
@@ -555,21 +770,19 @@ def _is_block(tag: Tag) -> bool:
     return isinstance(style, str) and BLOCK_STYLE.search(style) is not None
 
 
-def _has_block(tag: Tag) -> bool:
-    return any(
-        type(node) is Tag and node.name not in INLINE_TAGS for node in tag.descendants
-    )
+def _has_block(tag: Element) -> bool:
+    return any(node.name not in INLINE_TAGS for node in _elements(tag))
 
 
-def _holds(tag: Tag, names: frozenset[str]) -> bool:
-    return any(type(node) is Tag and node.name in names for node in tag.descendants)
+def _holds(tag: Element, names: frozenset[str]) -> bool:
+    return any(node.name in names for node in _elements(tag))
 
 
 def _line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _link_target(link: Tag, label: str) -> str | None:
+def _link_target(link: Element, label: str) -> str | None:
     """The target to show beside a link's text, or None when the text suffices."""
     href = link.get("href")
     if not isinstance(href, str):
