@@ -10,10 +10,7 @@ then replaced in one step, keeping its permissions.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import stat
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from tomlkit.items import AoT, Array, InlineTable, Table
 
 from policywatch import catalog
 from policywatch.errors import CatalogError
+from policywatch.files import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -186,19 +184,11 @@ def _check_edit(
 def _replace(path: Path, before: str, after: str) -> None:
     """Write ``after`` over ``path`` in one step, unless the file changed
     since it was read (someone else is editing it)."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(after)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
+
+    def unchanged() -> None:
         if _read(path) != before:
             raise CatalogError(
                 f"{path} changed while it was being edited; run the command again"
             )
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+
+    replace_file(path, after, newline="", check=unchanged)

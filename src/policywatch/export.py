@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from policywatch.catalog import Catalog, Source, Vendor
+from policywatch.files import replace_file
 from policywatch.review import ChangeSummary, open_changes
 from policywatch.store import Store
 from policywatch.store.models import (
@@ -93,20 +91,7 @@ def dumps(data: dict[str, Any]) -> str:
 def write(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step, keeping its permissions (a
     new file is readable by all, as a site's web server needs)."""
-    path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_file(path.resolve(), text)
 
 
 # -- reading the store ------------------------------------------------------

@@ -33,10 +33,10 @@ from bs4 import (
     BeautifulSoup,
     CData,
     MarkupResemblesLocatorWarning,
-    NavigableString,
     Tag,
     XMLParsedAsHTMLWarning,
 )
+from bs4.element import NavigableString
 from lxml import etree  # type: ignore[import-untyped]
 
 from policywatch.catalog import Extraction

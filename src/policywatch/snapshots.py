@@ -8,11 +8,10 @@ store (:func:`rebuild`): the store is the record, the folder a view of it.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policywatch.files import replace_file
 from policywatch.store import Store
 
 log = logging.getLogger(__name__)
@@ -22,27 +21,6 @@ def path_for(folder: Path, key: str) -> Path:
     """``snapshots/<vendor>/<source>.md`` for ``vendor/source``."""
     vendor_id, _, source_id = key.partition("/")
     return folder / vendor_id / f"{source_id}.md"
-
-
-def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``text`` in one step.
-
-    ``durable`` flushes the text to disk before the rename, so even a power
-    loss leaves the old file or the new one. Without it a killed process
-    still leaves one or the other, but a power loss may leave an empty file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-            if durable:
-                file.flush()
-                os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_snapshot(folder: Path, key: str, text: str) -> Path:
@@ -64,7 +42,7 @@ def refresh(path: Path, text: str) -> bool:
     # durably. A file a power loss emptied is rewritten by the next check
     # that normalizes its source, or at once by `policywatch snapshots
     # rebuild`, so waiting for the disk on every check buys nothing.
-    write_atomic(path, text, durable=False)
+    replace_file(path, text, durable=False)
     return True
 
 

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from policywatch.catalog import Catalog
 from policywatch.diff import HEADING, Diff
 from policywatch.errors import NotFoundError
+from policywatch.files import replace_file
 from policywatch.report import markdown
 from policywatch.report.atom import render_atom
 from policywatch.report.views import (
@@ -28,7 +29,6 @@ from policywatch.report.views import (
     Review,
     side_by_side,
 )
-from policywatch.snapshots import write_atomic
 from policywatch.store import Store
 from policywatch.store.models import ChangeRow
 
@@ -146,7 +146,7 @@ def _write_raw(store: Store, folder: Path, views: Sequence[ChangeView]) -> list[
         except NotFoundError:
             log.warning("snapshot %s is not in the store", snapshot)
             continue
-        write_atomic(path, body.decode("utf-8", errors="replace"))
+        replace_file(path, body.decode("utf-8", errors="replace"))
         written.append(path)
     return written
 
@@ -159,7 +159,7 @@ def write_reports(store: Store, catalog: Catalog, folder: Path) -> list[Path]:
     written = _write_raw(store, folder, views)
     for view in views:
         path = folder / f"change-{view.id}.html"
-        write_atomic(path, render_change(view))
+        replace_file(path, render_change(view))
         written.append(path)
 
     outputs = {
@@ -172,6 +172,6 @@ def write_reports(store: Store, catalog: Catalog, folder: Path) -> list[Path]:
         + "\n",
     }
     for name, text in outputs.items():
-        write_atomic(folder / name, text)
+        replace_file(folder / name, text)
         written.append(folder / name)
     return written
