@@ -1,16 +1,21 @@
 """The check pipeline's shortcuts: an identical raw page is not normalized
-again, and large runs normalize in a pool of processes with the same results."""
+again, checks that found no new text are recorded together, and large runs
+normalize in a pool of processes with the same results."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from policywatch import check
 from policywatch.catalog import Catalog, load
 from policywatch.check import Checker
-from policywatch.store import Store
+from policywatch.errors import StoreError
+from policywatch.store import Attempt, Store
+from policywatch.store.models import FetchAttemptRow, SourceRow, VersionRow
 from tests.conftest import corpus_page
 from tests.server import PageServer
 
@@ -124,3 +129,100 @@ def test_process_pool_gives_the_same_outcomes(
     server.serve("/a", corpus_page(f"{DEEPSEEK}/2025-07-18T00-31-43Z"))
     assert outcomes(pages, store) == ["changed", "unchanged"]
     assert store.latest("v/s0") is not None
+
+
+def _attempts(store: Store) -> list[tuple[str, str, int | None]]:
+    """(source, outcome, version id) of every recorded fetch attempt."""
+    with store.session(read_only=True) as session:
+        rows = session.execute(
+            select(
+                SourceRow.source_id, FetchAttemptRow.outcome, FetchAttemptRow.version_id
+            )
+            .join(SourceRow, SourceRow.id == FetchAttemptRow.source_id)
+            .order_by(FetchAttemptRow.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_unchanged_checks_are_recorded_together(
+    tmp_path: Path,
+    server: PageServer,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+) -> None:
+    """Checks that found no new text and finish together are written in one
+    transaction, and each still has its own attempt, tied to its version."""
+    page = corpus_page(f"{DEEPSEEK}/2025-07-04T12-31-34Z")
+    paths = [f"/p{n}" for n in range(6)]
+    for n, path in enumerate(paths):
+        server.serve(path, page.replace(b"DeepSeek", f"DeepSeek {n}".encode(), 1))
+    pages = catalog(tmp_path, server, paths)
+    store = Store(db_url)
+    assert outcomes(pages, store) == ["new"] * 6
+    versions = {source: version for source, _, version in _attempts(store)}
+
+    batches: list[list[str]] = []
+    real = Store.record_unchanged
+
+    def spying(self: Store, checks: list[tuple[str, Attempt]]) -> list[object]:
+        batches.append([key for key, _ in checks])
+        return real(self, checks)  # type: ignore[return-value]
+
+    monkeypatch.setattr(Store, "record_unchanged", spying)
+    sources = list(pages.sources())
+
+    async def all_at_once() -> list[str]:
+        checker = Checker(pages, store)
+        async with checker.session() as check_one:
+            # Six checks at once: those that finish while a batch is being
+            # written join the next one.
+            results = await asyncio.gather(*(check_one(s) for s in sources))
+        return [r.outcome for r in results]
+
+    assert asyncio.run(all_at_once()) == ["unchanged"] * 6
+    assert sorted(key for batch in batches for key in batch) == sorted(
+        s.key for s in sources
+    )
+    assert len(batches) < 6
+    later = _attempts(store)[6:]
+    assert sorted(later) == sorted((s, "unchanged", versions[s]) for s in versions)
+    assert store.count(VersionRow) == 6
+
+
+def test_a_batch_that_cannot_be_written_falls_back_to_one_by_one(
+    tmp_path: Path,
+    server: PageServer,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+) -> None:
+    """When the batch's transaction fails, each check is recorded on its own:
+    the good ones as unchanged, the one that still fails as a failed check."""
+    page = corpus_page(f"{DEEPSEEK}/2025-07-04T12-31-34Z")
+    server.serve("/a", page)
+    server.serve("/b", page + b"<!-- b -->")
+    pages = catalog(tmp_path, server, ["/a", "/b"])
+    store = Store(db_url)
+    assert outcomes(pages, store) == ["new", "new"]
+
+    def failing(*args: object) -> object:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(Store, "_record_unchanged", failing)
+    assert outcomes(pages, store) == ["unchanged", "unchanged"]
+    assert [outcome for _, outcome, _ in _attempts(store)[2:]] == ["unchanged"] * 2
+
+    real_record = Store.record
+
+    def record_failing_for_b(self: Store, key: str, *args: object) -> object:
+        if key == "v/s1":
+            raise StoreError("disk I/O error")
+        return real_record(self, key, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "record", record_failing_for_b)
+    results = Checker(pages, store).run(list(pages.sources()))
+    assert [(r.outcome, r.reason) for r in results] == [
+        ("unchanged", None),
+        ("failed", "store"),
+    ]
+    assert "disk I/O error" in (results[1].error or "")
+    assert store.count(VersionRow) == 2

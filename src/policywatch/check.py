@@ -176,6 +176,7 @@ class Checker:
             self._normalizers = _normalizer_pool(expected)
             if self._normalizers is not None:
                 stack.enter_context(self._normalizers)
+            unchanged = _UnchangedBatch(self.store, worker, self.timings)
             async with (
                 Fetcher(self.catalog.settings) as fetcher,
                 Renderer(self.catalog.settings) as renderer,
@@ -190,10 +191,13 @@ class Checker:
                             worker, self._known_one, source
                         )
                     return await self._check_one(
-                        source, known, fetcher, renderer, worker
+                        source, known, fetcher, renderer, worker, unchanged
                     )
 
-                yield one
+                try:
+                    yield one
+                finally:
+                    await unchanged.close()
 
     async def _check_one(
         self,
@@ -202,6 +206,7 @@ class Checker:
         fetcher: Fetcher,
         renderer: Renderer,
         worker: ThreadPoolExecutor,
+        unchanged: _UnchangedBatch,
     ) -> SourceResult:
         loop = asyncio.get_running_loop()
         started, clock = utcnow(), time.monotonic()
@@ -223,9 +228,16 @@ class Checker:
             assert isinstance(page, Page)
             text = await self._normalize(source, page, worker)
 
-        result = await loop.run_in_executor(
-            worker, self._process, source, page, text, started, clock
-        )
+        if isinstance(page, Page) and text is None:
+            # A 304, or the very raw page that gave the latest version: the
+            # text cannot have changed. Such checks are recorded together.
+            result = await self._record_unchanged(
+                source, _attempt(page, started, clock), clock, unchanged
+            )
+        else:
+            result = await loop.run_in_executor(
+                worker, self._process, source, page, text, started, clock
+            )
         result.fetch_seconds = fetched
         for listener in self.listeners:
             listener(result)
@@ -281,6 +293,25 @@ class Checker:
         row = self.store.source_state(source.key)
         return _known(row, raws.get(source.key))
 
+    async def _record_unchanged(
+        self,
+        source: Source,
+        attempt: Attempt,
+        clock: float,
+        unchanged: _UnchangedBatch,
+    ) -> SourceResult:
+        try:
+            recorded = await unchanged.record(source.key, attempt)
+            result = self._result(source, recorded, attempt, None)
+        except PolicywatchError as exc:
+            log.error("%s: could not record the check: %s", source.key, exc)
+            result = SourceResult(
+                source.vendor_id, source.id, "failed", error=str(exc), reason="store"
+            )
+        result.duration = time.monotonic() - clock
+        _log_result(result)
+        return result
+
     def _process(
         self,
         source: Source,
@@ -323,12 +354,9 @@ class Checker:
                 reason=page.reason,
             )
         attempt = _attempt(page, started, clock)
-        if page.not_modified or text is None:
-            # A 304, or the very raw page that gave the latest version: the
-            # text cannot have changed, so it is not normalized again.
-            recorded = self.store.record(key, attempt)
-            return self._result(source, recorded, attempt, None)
-
+        # A page without text (a 304, the latest raw page) is recorded by
+        # the batch instead (_record_unchanged).
+        assert text is not None and not page.not_modified
         digest = text_hash(text) if isinstance(text, str) else ""
         latest = self._latest(key, digest)
         try:
@@ -427,6 +455,87 @@ class Checker:
             claims = (version.triage or {}).get("claims_at_risk", [])
             result.claims_at_risk = tuple(c["claim"] for c in claims)
         return result
+
+
+class _UnchangedBatch:
+    """Records checks that found no new text several to a transaction.
+
+    A check waits until its own record is committed, as with
+    :meth:`Store.record`. While the worker writes one batch the next one
+    gathers, so batches grow with the load and a lone check is written at
+    once: no timer, no added wait. Most of a warm run's store time was one
+    transaction per 304; a batch costs a few statements for the lot.
+    """
+
+    def __init__(
+        self, store: Store, worker: ThreadPoolExecutor, timings: dict[str, float]
+    ) -> None:
+        self.store = store
+        self.worker = worker
+        self.timings = timings
+        self._pending: list[tuple[str, Attempt, asyncio.Future[Recorded]]] = []
+        self._writing: asyncio.Future[list[Recorded | PolicywatchError]] | None = None
+        self._scheduled = False
+
+    async def record(self, key: str, attempt: Attempt) -> Recorded:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Recorded] = loop.create_future()
+        self._pending.append((key, attempt, done))
+        if self._writing is None and not self._scheduled:
+            # call_soon: checks that finish in this turn of the loop join.
+            self._scheduled = True
+            loop.call_soon(self._write)
+        return await done
+
+    def _write(self) -> None:
+        self._scheduled = False
+        batch = [p for p in self._pending if not p[2].done()]
+        self._pending = []
+        if not batch:
+            return
+        loop = asyncio.get_running_loop()
+        checks = [(key, attempt) for key, attempt, _ in batch]
+        self._writing = loop.run_in_executor(self.worker, self._commit, checks)
+        self._writing.add_done_callback(functools.partial(self._written, batch))
+
+    def _commit(
+        self, checks: list[tuple[str, Attempt]]
+    ) -> list[Recorded | PolicywatchError]:
+        clock = time.monotonic()
+        try:
+            return self.store.record_unchanged(checks)
+        finally:
+            self.timings["store"] += time.monotonic() - clock
+
+    def _written(
+        self,
+        batch: list[tuple[str, Attempt, asyncio.Future[Recorded]]],
+        writing: asyncio.Future[list[Recorded | PolicywatchError]],
+    ) -> None:
+        self._writing = None
+        for n, (_, _, done) in enumerate(batch):
+            if done.done():
+                continue  # its check was cancelled meanwhile
+            if writing.cancelled():
+                done.cancel()
+            elif (exc := writing.exception()) is not None:
+                done.set_exception(exc)
+            elif isinstance(outcome := writing.result()[n], PolicywatchError):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
+        if self._pending:
+            self._write()
+
+    async def close(self) -> None:
+        """Write what is still waiting, before the worker goes away."""
+        while self._writing is not None or self._pending:
+            if self._writing is None:
+                self._write()
+            if self._writing is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await self._writing
+            await asyncio.sleep(0)  # lets the done callback run
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,8 @@ class Fetcher:
             wait = _backoff(self.settings.retry_backoff, tries, self.settings)
         if wait >= deadline.left():
             return None
-        log.warning(
+        # INFO: a retry is routine; the final failure is what people see.
+        log.info(
             "%s: %s; trying again in %.1fs (try %d of %d)",
             source.key,
             error,

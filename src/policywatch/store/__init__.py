@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from policywatch.errors import NotFoundError, StoreError
+from policywatch.errors import NotFoundError, PolicywatchError, StoreError
 from policywatch.store import migrate
 from policywatch.store.engine import READ_ONLY, make_engine
 from policywatch.store.models import (
@@ -490,6 +490,102 @@ class Store:
                     return Recorded(outcome="changed", conflict=True)
                 log.info("recording a check of %s collided; trying again", key)
         raise StoreError(f"could not record the check of {key}: it kept colliding")
+
+    def record_unchanged(
+        self, checks: Sequence[tuple[str, Attempt]]
+    ) -> list[Recorded | PolicywatchError]:
+        """Record checks that found no new text (a 304, or the very raw page
+        the latest version came from) in one transaction, a few statements for
+        the lot: what a warm run spends most of its store time on.
+
+        Each gives "unchanged" with the latest version's id, as :meth:`record`
+        would. If the batch cannot be written, each check is recorded on its
+        own, and one that still fails gets its error in its place.
+        """
+        if any(a.outcome == "failed" for _, a in checks):
+            raise ValueError("record_unchanged takes fetched checks only")
+        if not checks:
+            return []
+        try:
+            with self.session() as session:
+                return list(self._record_unchanged(session, checks))
+        except (IntegrityError, StoreError, NotFoundError) as exc:
+            log.info("recording %d checks together failed (%s)", len(checks), exc)
+        results: list[Recorded | PolicywatchError] = []
+        for key, attempt in checks:
+            try:
+                results.append(self.record(key, attempt))
+            except (StoreError, NotFoundError) as exc:
+                results.append(exc)
+        return results
+
+    def _record_unchanged(
+        self, session: Session, checks: Sequence[tuple[str, Attempt]]
+    ) -> Iterator[Recorded]:
+        pairs = {tuple(key.partition("/")[::2]) for key, _ in checks}
+        query = select(
+            SourceRow.id,
+            SourceRow.vendor_id,
+            SourceRow.source_id,
+            SourceRow.etag,
+            SourceRow.last_modified,
+        ).where(tuple_(SourceRow.vendor_id, SourceRow.source_id).in_(pairs))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        sources = {f"{r.vendor_id}/{r.source_id}": r for r in session.execute(query)}
+        for key, _ in checks:
+            if key not in sources:
+                raise NotFoundError(f"no source {key!r} in the store")
+        newer = aliased(VersionRow)
+        rows = session.execute(
+            select(VersionRow.source_id, VersionRow.id).where(
+                VersionRow.source_id.in_([r.id for r in sources.values()]),
+                VersionRow.seq
+                == select(func.max(newer.seq))
+                .where(newer.source_id == VersionRow.source_id)
+                .scalar_subquery(),
+            )
+        )
+        latest: dict[int, int] = {row.source_id: row.id for row in rows}
+        attempts, states = [], {}
+        for key, attempt in checks:
+            source = sources[key]
+            snapshot_id = None
+            if attempt.raw is not None:
+                snapshot_id = self._content_id(
+                    session, SnapshotRow, attempt.raw, content_type=attempt.content_type
+                )
+            attempts.append(
+                {
+                    "source_id": source.id,
+                    "started_at": attempt.started_at,
+                    "duration": attempt.duration,
+                    "status_code": attempt.status_code,
+                    "outcome": "unchanged",
+                    "reason": attempt.reason,
+                    "message": attempt.message,
+                    "final_url": attempt.final_url,
+                    "headers": attempt.headers,
+                    "snapshot_id": snapshot_id,
+                    "version_id": latest.get(source.id),
+                }
+            )
+            validators = attempt.etag is not None or attempt.last_modified is not None
+            # The last check of a source counts when it appears more than once.
+            states[source.id] = {
+                "id": source.id,
+                "last_checked_at": attempt.started_at,
+                "failing_since": None,
+                "moved_to": attempt.moved_to,
+                "etag": attempt.etag if validators else source.etag,
+                "last_modified": (
+                    attempt.last_modified if validators else source.last_modified
+                ),
+            }
+        session.execute(insert(FetchAttemptRow), attempts)
+        session.execute(update(SourceRow), list(states.values()))
+        for key, _ in checks:
+            yield Recorded(outcome="unchanged", version_id=latest.get(sources[key].id))
 
     def _record(
         self, session: Session, key: str, attempt: Attempt, version: NewVersion | None
