@@ -85,7 +85,7 @@ def bench_size(
     urls = server.urls(size)
     folder = args.out / "runs" / str(size)
     tools: list[Tool] = [Policywatch(folder / "policywatch", urls, args.concurrency)]
-    if not args.no_urlwatch:
+    if not args.no_urlwatch and size <= args.urlwatch_max:
         tools.append(Urlwatch(folder / "urlwatch", urls, args.concurrency))
     for tool in tools:
         tool.prepare()
@@ -118,9 +118,16 @@ def main() -> None:
     )
     parser.add_argument("--hosts", type=int, default=8, help="simulated hosts (ports)")
     parser.add_argument(
-        "--concurrency", type=int, default=32, help="requests in flight"
+        "--concurrency", type=int, default=16, help="requests in flight"
     )
     parser.add_argument("--no-urlwatch", action="store_true", help="skip urlwatch")
+    parser.add_argument(
+        "--urlwatch-max",
+        type=int,
+        default=1000,
+        help="run urlwatch only at sizes up to this (default 1000: at 10,000 "
+        "its own runs take over 30 minutes)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "out", help="work folder")
     args = parser.parse_args()
     args.out = args.out.resolve()

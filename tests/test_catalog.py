@@ -27,6 +27,7 @@ kind = "privacy-policy"
 BROKEN = """
 [settings]
 concurrency = 0
+workers = -1
 colour = "blue"
 
 [[vendors]]
@@ -78,6 +79,7 @@ def test_every_mistake_is_reported_naming_vendor_and_source() -> None:
     problems = problems_of(BROKEN)
     expected = [
         "settings: concurrency must be at least 1",
+        "settings: workers must be at least 0",
         "settings: unknown key 'colour'",
         "vendor acme: unknown key 'tagline'",
         "vendor acme, claim trains: cites source 'missing-page', which",

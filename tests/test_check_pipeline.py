@@ -226,3 +226,31 @@ def test_a_batch_that_cannot_be_written_falls_back_to_one_by_one(
     ]
     assert "disk I/O error" in (results[1].error or "")
     assert store.count(VersionRow) == 2
+
+
+@pytest.mark.parametrize(
+    ("sources", "workers", "cpus", "expected"),
+    [
+        (100, None, 2, 1),  # one fewer than the CPUs
+        (100, None, 4, 3),
+        (100, None, 1, None),  # one CPU: normalize in the process itself
+        (100, 0, 4, None),  # the setting turns the pool off
+        (100, 2, 2, 2),  # or sizes it
+        (10, 2, 4, None),  # a small run is not worth a pool
+    ],
+)
+def test_pool_size_follows_the_setting_or_the_cpus(
+    monkeypatch: pytest.MonkeyPatch,
+    sources: int,
+    workers: int | None,
+    cpus: int,
+    expected: int | None,
+) -> None:
+    monkeypatch.setattr(check.os, "sched_getaffinity", lambda _pid: set(range(cpus)))
+    pool = check._normalizer_pool(sources, workers)
+    try:
+        size = None if pool is None else pool._max_workers  # type: ignore[attr-defined]
+        assert size == expected
+    finally:
+        if pool is not None:
+            pool.shutdown()

@@ -173,6 +173,9 @@ class Settings:
     browser_path: str = "/usr/bin/chromium"
     browser_pages: int = 4
     report_url: str = ""
+    # Processes that normalize pages in large runs; None: one fewer than the
+    # CPUs, since fetching and recording keep one CPU busy themselves.
+    workers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -532,11 +535,19 @@ def _read_settings(problems: list[str], table: object) -> Settings:
     for key in ("user_agent", "notify_severity", "browser_path", "report_url"):
         if (value := reader.get(key, str)) is not None:
             values[key] = value
-    for key in ("concurrency", "per_host", "retries", "max_redirects", "browser_pages"):
+    for key in (
+        "concurrency",
+        "per_host",
+        "retries",
+        "max_redirects",
+        "browser_pages",
+        "workers",
+    ):
         value = reader.get(key, int)
         if value is not None:
-            if value < (0 if key == "retries" else 1):
-                reader.problem(f"{key} must be at least {0 if key == 'retries' else 1}")
+            least = 0 if key in ("retries", "workers") else 1
+            if value < least:
+                reader.problem(f"{key} must be at least {least}")
             else:
                 values[key] = value
     for key in (
