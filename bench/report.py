@@ -30,7 +30,8 @@ def line(f: Figures) -> str:
         f"{f.size:>6} {f.tool:<11} {f.run:<7} {etag:<7} wall {f.wall:7.1f}s "
         f"{f.per_second:7.1f}/s cpu {f.cpu:7.1f}s "
         f"({1000 * f.cpu / f.size:5.1f} ms/source) peak {f.peak_kb / 1024:6.0f}MB "
-        f"store {f.store_bytes / MB:7.1f}MB {outcomes}"
+        f"pss {f.peak_pss_kb / 1024:4.0f}MB store {f.store_bytes / MB:7.1f}MB "
+        f"{outcomes}"
     )
 
 
@@ -148,6 +149,12 @@ def goals(log: list[Figures]) -> str:
                 f"{size:>6} peak memory {p / 1024:.0f} MB vs urlwatch "
                 f"{u / 1024:.0f} MB (goal: below): {verdict(p < u)}"
             )
+            p = max(f.peak_pss_kb for f in pws)
+            u = max(f.peak_pss_kb for f in uws)
+            rows.append(
+                f"{size:>6} peak PSS {p / 1024:.0f} MB vs urlwatch "
+                f"{u / 1024:.0f} MB (goal: below): {verdict(p < u)}"
+            )
         for etag in (True, False):
             pw = _find(log, "policywatch", size, "warm", etag)
             if pw and floor:
@@ -188,8 +195,8 @@ def markdown(data: dict[str, object]) -> str:
         out += [
             f"\n### {size:,} sources\n",
             "| run | ETag | program | wall s | sources/s | CPU s | CPU ms/source "
-            "| peak MB | store MB | outcomes | stages |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+            "| peak MB | peak PSS MB | store MB | outcomes | stages |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
         ]
         for run in ("cold", "floor", "warm", "changed"):
             for etag in (True, False):
@@ -205,15 +212,29 @@ def markdown(data: dict[str, object]) -> str:
                         f"| {run} | {mode} | {tool} | {f.wall:.1f} "
                         f"| {f.per_second:.1f} | {f.cpu:.1f} "
                         f"| {1000 * f.cpu / f.size:.1f} "
-                        f"| {f.peak_kb / 1024:.0f} | {f.store_bytes / MB:.1f} "
+                        f"| {f.peak_kb / 1024:.0f} | {f.peak_pss_kb / 1024:.0f} "
+                        f"| {f.store_bytes / MB:.1f} "
                         f"| {outcomes} | {_stages(f)} |"
                     )
+        floor = _find(log, "floor", size, "floor", False)
+        if not any(f.size == size and f.tool == "urlwatch" for f in log):
+            walls = [
+                f"{run} ETag {'on' if etag else 'off'} {pw.wall / floor.wall:.2f}"
+                for run in ("cold", "warm", "changed")
+                for etag in (True, False)
+                if floor and (pw := _find(log, "policywatch", size, run, etag))
+            ]
+            out.append(
+                "\nurlwatch was not run at this size (`--urlwatch-max`). "
+                f"policywatch's wall time / the floor's: {'; '.join(walls)}."
+            )
+            continue
         out += [
             "\npolicywatch / urlwatch and policywatch / floor:\n",
-            "| run | ETag | sources/s | CPU | peak memory | store | wall / floor |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| run | ETag | sources/s | CPU | peak memory | peak PSS | store "
+            "| wall / floor |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
-        floor = _find(log, "floor", size, "floor", False)
         for run in ("cold", "warm", "changed"):
             for etag in (True, False):
                 pw = _find(log, "policywatch", size, run, etag)
@@ -224,6 +245,7 @@ def markdown(data: dict[str, object]) -> str:
                     f"| {run} | {'on' if etag else 'off'} "
                     f"| {pw.per_second / uw.per_second:.2f} | {pw.cpu / uw.cpu:.2f} "
                     f"| {pw.peak_kb / uw.peak_kb:.2f} "
+                    f"| {pw.peak_pss_kb / max(uw.peak_pss_kb, 1):.2f} "
                     f"| {pw.store_bytes / uw.store_bytes:.2f} "
                     f"| {pw.wall / floor.wall if floor else 0:.2f} |"
                 )

@@ -33,6 +33,7 @@ class Figures:
     store_bytes: int
     outcomes: dict[str, int] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
+    peak_pss_kb: int = 0
 
     @property
     def per_second(self) -> float:
@@ -100,6 +101,7 @@ class Tool:
             cpu=result.cpu,
             peak_kb=result.peak_kb,
             maxrss_kb=result.maxrss_kb,
+            peak_pss_kb=result.peak_pss_kb,
             store_bytes=self.store_bytes(),
             outcomes=self.outcomes(stdout, stderr),
             stages=self.stages(stderr),

@@ -308,13 +308,8 @@ class Checker:
             recorded = await unchanged.record(source.key, attempt)
             result = self._result(source, recorded, attempt, None)
         except PolicywatchError as exc:
-            log.error("%s: could not record the check: %s", source.key, exc)
-            result = SourceResult(
-                source.vendor_id, source.id, "failed", error=str(exc), reason="store"
-            )
-        result.duration = time.monotonic() - clock
-        _log_result(result)
-        return result
+            result = _not_recorded(source, exc)
+        return _finished(result, clock)
 
     def _process(
         self,
@@ -329,12 +324,8 @@ class Checker:
         try:
             result = self._record(source, page, text, started, clock)
         except PolicywatchError as exc:
-            log.error("%s: could not record the check: %s", source.key, exc)
-            result = SourceResult(
-                source.vendor_id, source.id, "failed", error=str(exc), reason="store"
-            )
-        result.duration = time.monotonic() - clock
-        _log_result(result)
+            result = _not_recorded(source, exc)
+        _finished(result, clock)
         spent = time.monotonic() - busy - (self.timings["diff"] - diffing)
         self.timings["store"] += spent
         return result
@@ -635,6 +626,21 @@ def _failed(error: FetchError, started: dt.datetime, clock: float) -> Attempt:
         reason=error.reason,
         message=str(error),
     )
+
+
+def _not_recorded(source: Source, error: PolicywatchError) -> SourceResult:
+    """The result of a check the store could not record."""
+    log.error("%s: could not record the check: %s", source.key, error)
+    return SourceResult(
+        source.vendor_id, source.id, "failed", error=str(error), reason="store"
+    )
+
+
+def _finished(result: SourceResult, clock: float) -> SourceResult:
+    """``result`` with its duration since ``clock``, logged."""
+    result.duration = time.monotonic() - clock
+    _log_result(result)
+    return result
 
 
 def _log_result(result: SourceResult) -> None:
