@@ -17,12 +17,14 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import apprise
+from typing import TYPE_CHECKING
 
 from policywatch.catalog import SEVERITIES, Catalog, Settings
 from policywatch.check import SourceResult
 from policywatch.store import Store
+
+if TYPE_CHECKING:
+    import apprise
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,10 @@ class Notifier:
 
     @staticmethod
     def _targets(urls: Sequence[str]) -> list[tuple[str, apprise.Apprise]]:
+        if not urls:
+            return []
+        import apprise  # imported only when there is somewhere to send
+
         targets = []
         for number, url in enumerate(urls, 1):
             name = f"target {number} ({mask(url)})"

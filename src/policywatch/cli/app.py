@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from functools import cached_property, wraps
@@ -67,8 +68,39 @@ def handle_errors(command: F) -> F:
 
 pass_app = click.make_pass_decorator(App)
 
+# Each command by name, and the module of this package that defines it. A
+# module is imported when its command runs or help lists the commands, so a
+# check does not pay for the daemon's, the reports' or the review's imports.
+COMMANDS = {
+    "check": "check",
+    "daemon": "daemon",
+    "db": "db",
+    "demo": "demo",
+    "diff": "diff",
+    "export": "export",
+    "gc": "gc",
+    "history": "history",
+    "renormalize": "renormalize",
+    "report": "report",
+    "review": "review",
+    "show": "history",
+    "snapshots": "snapshots",
+    "sources": "sources",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            # Importing the module registers its commands on this group.
+            importlib.import_module(f"policywatch.cli.{COMMANDS[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="policywatch")
 @click.option(
     "--log-level",
