@@ -143,22 +143,27 @@ class Checker:
         self.timings = dict.fromkeys(STAGES, 0.0)
         self.store.sync_sources([(s.vendor_id, s.id, s.url, s.kind) for s in sources])
         known = self._known_all(sources)
+        results: list[SourceResult | None] = [None] * len(sources)
         async with self.session(len(sources)) as check_one:
-            # Pages in flight: enough to keep fetches and normalizing busy,
-            # few enough that memory stays flat however many sources there are.
-            slots = asyncio.Semaphore(self.catalog.settings.concurrency + 8)
+            # A fixed set of callers takes the sources in turn: pages in flight
+            # are enough to keep fetches and normalizing busy and few enough
+            # that memory stays flat, and no task waits per source unchecked.
+            turns = iter(enumerate(sources))
 
-            async def one(source: Source) -> SourceResult:
-                async with slots:
-                    return await check_one(source, known.get(source.key))
+            async def caller() -> None:
+                for number, source in turns:
+                    results[number] = await check_one(source, known.get(source.key))
 
-            results = list(await asyncio.gather(*(one(s) for s in sources)))
+            callers = min(len(sources), self.catalog.settings.concurrency + 8)
+            await asyncio.gather(*(caller() for _ in range(callers)))
         log.debug(
             "stage seconds: %s",
             ", ".join(f"{k} {v:.3f}" for k, v in self.timings.items()),
             extra={"timings": self.timings},
         )
-        return results
+        checked = [r for r in results if r is not None]
+        assert len(checked) == len(sources)  # a caller that failed raised above
+        return checked
 
     @asynccontextmanager
     async def session(self, expected: int = 0) -> AsyncIterator[CheckOne]:
