@@ -531,7 +531,9 @@ class Store:
             SourceRow.last_modified,
         ).where(tuple_(SourceRow.vendor_id, SourceRow.source_id).in_(pairs))
         if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update()
+            # Locked in one order by every process, so two batches that share
+            # sources wait for each other instead of deadlocking.
+            query = query.order_by(SourceRow.id).with_for_update()
         sources = {f"{r.vendor_id}/{r.source_id}": r for r in session.execute(query)}
         for key, _ in checks:
             if key not in sources:
