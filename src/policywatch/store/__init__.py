@@ -16,10 +16,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Subquery,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from policywatch.errors import NotFoundError, PolicywatchError, StoreError
 from policywatch.store import migrate
@@ -64,6 +73,19 @@ def sha256(data: bytes) -> str:
 # figures). Reading is unaffected: any level decompresses the same way, so
 # rows written at level 6 stay readable.
 COMPRESS_LEVEL = 1
+
+
+def _newest_versions(
+    source_ids: Sequence[int] | None = None,
+) -> tuple[Subquery, ColumnElement[bool]]:
+    """What to join VersionRow on to keep each source's newest version (of
+    ``source_ids`` only, when given): the subquery and the join condition."""
+    query = select(VersionRow.source_id, func.max(VersionRow.seq).label("seq"))
+    if source_ids is not None:
+        query = query.where(VersionRow.source_id.in_(source_ids))
+    newest = query.group_by(VersionRow.source_id).subquery()
+    on = (newest.c.source_id == VersionRow.source_id) & (newest.c.seq == VersionRow.seq)
+    return newest, on
 
 
 def compress(data: bytes) -> bytes:
@@ -350,18 +372,9 @@ class Store:
     def latest_versions(self) -> list[StoredVersion]:
         """The newest version of every source that has one, by source key."""
         with self.session(read_only=True) as session:
-            newest = (
-                select(VersionRow.source_id, func.max(VersionRow.seq).label("seq"))
-                .group_by(VersionRow.source_id)
-                .subquery()
-            )
             rows = session.execute(
                 select(VersionRow, SourceRow)
-                .join(
-                    newest,
-                    (newest.c.source_id == VersionRow.source_id)
-                    & (newest.c.seq == VersionRow.seq),
-                )
+                .join(*_newest_versions())
                 .join(SourceRow, SourceRow.id == VersionRow.source_id)
                 .order_by(SourceRow.vendor_id, SourceRow.source_id)
             )
@@ -508,7 +521,7 @@ class Store:
             return []
         try:
             with self.session() as session:
-                return list(self._record_unchanged(session, checks))
+                return self._record_unchanged(session, checks)
         except (IntegrityError, StoreError, NotFoundError) as exc:
             log.info("recording %d checks together failed (%s)", len(checks), exc)
         results: list[Recorded | PolicywatchError] = []
@@ -521,7 +534,7 @@ class Store:
 
     def _record_unchanged(
         self, session: Session, checks: Sequence[tuple[str, Attempt]]
-    ) -> Iterator[Recorded]:
+    ) -> list[Recorded | PolicywatchError]:
         pairs = {tuple(key.partition("/")[::2]) for key, _ in checks}
         query = select(
             SourceRow.id,
@@ -538,14 +551,9 @@ class Store:
         for key, _ in checks:
             if key not in sources:
                 raise NotFoundError(f"no source {key!r} in the store")
-        newer = aliased(VersionRow)
         rows = session.execute(
-            select(VersionRow.source_id, VersionRow.id).where(
-                VersionRow.source_id.in_([r.id for r in sources.values()]),
-                VersionRow.seq
-                == select(func.max(newer.seq))
-                .where(newer.source_id == VersionRow.source_id)
-                .scalar_subquery(),
+            select(VersionRow.source_id, VersionRow.id).join(
+                *_newest_versions([r.id for r in sources.values()])
             )
         )
         latest: dict[int, int] = {row.source_id: row.id for row in rows}
@@ -586,8 +594,10 @@ class Store:
             }
         session.execute(insert(FetchAttemptRow), attempts)
         session.execute(update(SourceRow), list(states.values()))
-        for key, _ in checks:
-            yield Recorded(outcome="unchanged", version_id=latest.get(sources[key].id))
+        return [
+            Recorded(outcome="unchanged", version_id=latest.get(sources[key].id))
+            for key, _ in checks
+        ]
 
     def _record(
         self, session: Session, key: str, attempt: Attempt, version: NewVersion | None
@@ -814,18 +824,9 @@ class Store:
         release ``normalizer`` made: the SHA-256 of the raw page that last
         gave that version, and the extraction fingerprint the version was
         made with. An identical page read the same way gives the same text."""
-        newest = (
-            select(VersionRow.source_id, func.max(VersionRow.seq).label("seq"))
-            .group_by(VersionRow.source_id)
-            .subquery()
-        )
         latest = (
             select(VersionRow.id, VersionRow.source_id, VersionRow.extraction)
-            .join(
-                newest,
-                (newest.c.source_id == VersionRow.source_id)
-                & (newest.c.seq == VersionRow.seq),
-            )
+            .join(*_newest_versions())
             .where(VersionRow.normalizer == normalizer)
             .subquery()
         )
